@@ -114,7 +114,11 @@ impl Kernel<2> for Laplace {
     #[inline]
     fn eval(x: &[f64; 2], y: &[f64; 2]) -> f64 {
         let r2 = (x[0] - y[0]).powi(2) + (x[1] - y[1]).powi(2);
-        if r2 == 0.0 { 0.0 } else { -INV_2PI * 0.5 * r2.ln() }
+        if r2 == 0.0 {
+            0.0
+        } else {
+            -INV_2PI * 0.5 * r2.ln()
+        }
     }
 
     #[inline]

@@ -5,8 +5,16 @@
 
 pub mod error;
 pub mod kernel;
+pub mod lists;
+pub mod morton;
+pub mod points;
 pub mod real;
+mod sort;
+pub mod tree;
 
 pub use error::{Error, Result};
 pub use kernel::{Kernel, Laplace};
+pub use lists::{Csr, InteractionLists};
+pub use morton::{Domain, MortonKey};
 pub use real::{Precision, Real};
+pub use tree::{LinearTree, Refinement, TreeOptions};

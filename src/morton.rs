@@ -1,0 +1,370 @@
+//! Morton keys: a box of the tree as one `u64`.
+//!
+//! Layout: the anchor (the box's lowest corner, in units of the finest box) is bit-interleaved
+//! into the high bits, the level sits in the low [`LEVEL_BITS`] bits:
+//!
+//! ```text
+//!   key = interleave(anchor) << LEVEL_BITS | level
+//! ```
+//!
+//! A box's anchor equals its first child's anchor and its level is lower, so it sorts just
+//! before its descendants, and every subtree is one contiguous range of keys (pre-order,
+//! depth-first). Deepest level: [`MortonKey::MAX_LEVEL`], 19 in 3D and 29 in 2D.
+//! Interleaving order: coordinate 0 holds the most significant bit of each group, so the
+//! child number is `sum_k bit_k << (D - 1 - k)`.
+//!
+//! Nothing here allocates.
+
+use std::marker::PhantomData;
+
+/// Number of low bits that hold the level.
+pub const LEVEL_BITS: u32 = 5;
+const LEVEL_MASK: u64 = (1 << LEVEL_BITS) - 1;
+
+/// A box of a `D`-dimensional (2 or 3) tree: anchor and level in one `u64`.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct MortonKey<const D: usize> {
+    raw: u64,
+    _d: PhantomData<[(); D]>,
+}
+
+impl<const D: usize> std::fmt::Debug for MortonKey<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "MortonKey(level {}, anchor {:?})",
+            self.level(),
+            self.anchor()
+        )
+    }
+}
+
+#[inline(always)]
+fn split3(x: u64) -> u64 {
+    let mut x = x & 0x1f_ffff;
+    x = (x | x << 32) & 0x001f_0000_0000_ffff;
+    x = (x | x << 16) & 0x001f_0000_ff00_00ff;
+    x = (x | x << 8) & 0x100f_00f0_0f00_f00f;
+    x = (x | x << 4) & 0x10c3_0c30_c30c_30c3;
+    x = (x | x << 2) & 0x1249_2492_4924_9249;
+    x
+}
+
+#[inline(always)]
+fn compact3(x: u64) -> u64 {
+    let mut x = x & 0x1249_2492_4924_9249;
+    x = (x ^ (x >> 2)) & 0x10c3_0c30_c30c_30c3;
+    x = (x ^ (x >> 4)) & 0x100f_00f0_0f00_f00f;
+    x = (x ^ (x >> 8)) & 0x001f_0000_ff00_00ff;
+    x = (x ^ (x >> 16)) & 0x001f_0000_0000_ffff;
+    x = (x ^ (x >> 32)) & 0x1f_ffff;
+    x
+}
+
+#[inline(always)]
+fn split2(x: u64) -> u64 {
+    let mut x = x & 0xffff_ffff;
+    x = (x | x << 16) & 0x0000_ffff_0000_ffff;
+    x = (x | x << 8) & 0x00ff_00ff_00ff_00ff;
+    x = (x | x << 4) & 0x0f0f_0f0f_0f0f_0f0f;
+    x = (x | x << 2) & 0x3333_3333_3333_3333;
+    x = (x | x << 1) & 0x5555_5555_5555_5555;
+    x
+}
+
+#[inline(always)]
+fn compact2(x: u64) -> u64 {
+    let mut x = x & 0x5555_5555_5555_5555;
+    x = (x ^ (x >> 1)) & 0x3333_3333_3333_3333;
+    x = (x ^ (x >> 2)) & 0x0f0f_0f0f_0f0f_0f0f;
+    x = (x ^ (x >> 4)) & 0x00ff_00ff_00ff_00ff;
+    x = (x ^ (x >> 8)) & 0x0000_ffff_0000_ffff;
+    x = (x ^ (x >> 16)) & 0xffff_ffff;
+    x
+}
+
+/// Interleaves finest-level anchor coordinates into a Morton code (without level bits).
+#[inline(always)]
+pub fn interleave<const D: usize>(anchor: [u64; D]) -> u64 {
+    const { assert!(D == 2 || D == 3, "oxifmm supports D = 2 and D = 3") };
+    if D == 3 {
+        split3(anchor[0]) << 2 | split3(anchor[1]) << 1 | split3(anchor[2])
+    } else {
+        split2(anchor[0]) << 1 | split2(anchor[1])
+    }
+}
+
+/// Inverse of [`interleave`].
+#[inline(always)]
+pub fn deinterleave<const D: usize>(code: u64) -> [u64; D] {
+    const { assert!(D == 2 || D == 3, "oxifmm supports D = 2 and D = 3") };
+    let mut a = [0u64; D];
+    if D == 3 {
+        a[0] = compact3(code >> 2);
+        a[1] = compact3(code >> 1);
+        a[2] = compact3(code);
+    } else {
+        a[0] = compact2(code >> 1);
+        a[1] = compact2(code);
+    }
+    a
+}
+
+/// A cube (square in 2D) containing every point: lowest corner and side length.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Domain<const D: usize> {
+    /// The lowest corner.
+    pub origin: [f64; D],
+    /// The side length (> 0).
+    pub width: f64,
+}
+
+impl<const D: usize> Domain<D> {
+    /// The point's anchor in finest-level units, clamped into the domain.
+    #[inline(always)]
+    pub fn finest_anchor(&self, p: &[f64; D]) -> [u64; D] {
+        let n = (1u64 << MortonKey::<D>::MAX_LEVEL) as f64;
+        let scale = n / self.width;
+        let mut a = [0u64; D];
+        for k in 0..D {
+            let t = ((p[k] - self.origin[k]) * scale).clamp(0.0, n - 1.0);
+            a[k] = t as u64;
+        }
+        a
+    }
+
+    /// True if the point lies in the closed cube.
+    pub fn contains(&self, p: &[f64; D]) -> bool {
+        (0..D).all(|k| p[k] >= self.origin[k] && p[k] <= self.origin[k] + self.width)
+    }
+}
+
+impl<const D: usize> MortonKey<D> {
+    /// Deepest level a key can hold: 19 in 3D (57 anchor bits), 29 in 2D (58 anchor bits).
+    pub const MAX_LEVEL: u32 = if D == 3 { 19 } else { 29 };
+    /// Number of children of a box: `2^D`.
+    pub const N_CHILDREN: usize = 1 << D;
+
+    /// The root box (level 0).
+    pub const ROOT: Self = Self {
+        raw: 0,
+        _d: PhantomData,
+    };
+
+    /// The key's raw `u64`.
+    #[inline(always)]
+    pub fn raw(self) -> u64 {
+        self.raw
+    }
+
+    /// A key from its raw `u64` (as returned by [`raw`](Self::raw)).
+    #[inline(always)]
+    pub fn from_raw(raw: u64) -> Self {
+        Self {
+            raw,
+            _d: PhantomData,
+        }
+    }
+
+    /// The box at `level` whose anchor is `anchor` (finest-level units); bits below the
+    /// level's resolution are cleared. `level` must be at most [`MAX_LEVEL`](Self::MAX_LEVEL).
+    #[inline(always)]
+    pub fn from_anchor(anchor: [u64; D], level: u32) -> Self {
+        debug_assert!(level <= Self::MAX_LEVEL);
+        let code = interleave(anchor) & Self::code_mask(level);
+        Self::from_raw(code << LEVEL_BITS | level as u64)
+    }
+
+    /// The Morton code of the box at `level` holding the finest-level code `code`.
+    #[inline(always)]
+    pub fn from_code(code: u64, level: u32) -> Self {
+        Self::from_raw((code & Self::code_mask(level)) << LEVEL_BITS | level as u64)
+    }
+
+    /// The box at `level` that contains point `p` of `domain`.
+    #[inline(always)]
+    pub fn from_point(p: &[f64; D], domain: &Domain<D>, level: u32) -> Self {
+        Self::from_anchor(domain.finest_anchor(p), level)
+    }
+
+    #[inline(always)]
+    fn code_mask(level: u32) -> u64 {
+        let shift = D as u32 * (Self::MAX_LEVEL - level);
+        !((1u64 << shift) - 1)
+    }
+
+    /// The level (0 = root).
+    #[inline(always)]
+    pub fn level(self) -> u32 {
+        (self.raw & LEVEL_MASK) as u32
+    }
+
+    /// The interleaved anchor bits (finest-level Morton code of the anchor).
+    #[inline(always)]
+    pub fn code(self) -> u64 {
+        self.raw >> LEVEL_BITS
+    }
+
+    /// The anchor (lowest corner) in finest-level units.
+    #[inline(always)]
+    pub fn anchor(self) -> [u64; D] {
+        deinterleave(self.code())
+    }
+
+    /// Side length in finest-level units.
+    #[inline(always)]
+    pub fn width_units(self) -> u64 {
+        1 << (Self::MAX_LEVEL - self.level())
+    }
+
+    /// Number of finest-level codes inside the box: descendants' codes are in
+    /// `code() .. code() + code_span()`.
+    #[inline(always)]
+    pub fn code_span(self) -> u64 {
+        1 << (D as u32 * (Self::MAX_LEVEL - self.level()))
+    }
+
+    /// The parent box; the root is its own parent.
+    #[inline(always)]
+    pub fn parent(self) -> Self {
+        let l = self.level();
+        if l == 0 {
+            return self;
+        }
+        Self::from_code(self.code(), l - 1)
+    }
+
+    /// Child `i` (`0 .. 2^D`); child number bit `D-1-k` is the offset along axis `k`.
+    #[inline(always)]
+    pub fn child(self, i: usize) -> Self {
+        let l = self.level() + 1;
+        let shift = D as u32 * (Self::MAX_LEVEL - l);
+        Self::from_raw((self.code() | (i as u64) << shift) << LEVEL_BITS | l as u64)
+    }
+
+    /// Which child of its parent this box is (`0 .. 2^D`); 0 for the root.
+    #[inline(always)]
+    pub fn child_index(self) -> usize {
+        let l = self.level();
+        if l == 0 {
+            return 0;
+        }
+        let shift = D as u32 * (Self::MAX_LEVEL - l);
+        ((self.code() >> shift) & ((1 << D) - 1)) as usize
+    }
+
+    /// The `2^D` children, in Morton order.
+    #[inline(always)]
+    pub fn children(self) -> impl Iterator<Item = Self> {
+        (0..Self::N_CHILDREN).map(move |i| self.child(i))
+    }
+
+    /// The `2^D` children of the parent, this box included.
+    #[inline(always)]
+    pub fn siblings(self) -> impl Iterator<Item = Self> {
+        self.parent().children()
+    }
+
+    /// This box, its parent, ... up to the root.
+    #[inline(always)]
+    pub fn ancestors(self) -> impl Iterator<Item = Self> {
+        let mut next = Some(self);
+        std::iter::from_fn(move || {
+            let k = next?;
+            next = if k.level() == 0 {
+                None
+            } else {
+                Some(k.parent())
+            };
+            Some(k)
+        })
+    }
+
+    /// The ancestor at `level` (`level <= self.level()`).
+    #[inline(always)]
+    pub fn ancestor_at(self, level: u32) -> Self {
+        Self::from_code(self.code(), level)
+    }
+
+    /// True if `other` is this box or lies inside it.
+    #[inline(always)]
+    pub fn contains(self, other: Self) -> bool {
+        other.level() >= self.level() && other.ancestor_at(self.level()) == self
+    }
+
+    /// The neighbour at `offset` (in boxes of this level), if it lies inside the domain.
+    #[inline(always)]
+    pub fn neighbour(self, offset: [i64; D]) -> Option<Self> {
+        let a = self.anchor();
+        let w = self.width_units() as i64;
+        let n = 1i64 << Self::MAX_LEVEL;
+        let mut b = [0u64; D];
+        for k in 0..D {
+            let c = a[k] as i64 + offset[k] * w;
+            if c < 0 || c >= n {
+                return None;
+            }
+            b[k] = c as u64;
+        }
+        Some(Self::from_anchor(b, self.level()))
+    }
+
+    /// The colleagues: same-level boxes adjacent to this one and inside the domain (up to
+    /// `3^D - 1` of them; the box itself excluded).
+    #[inline(always)]
+    pub fn colleagues(self) -> impl Iterator<Item = Self> {
+        let a = self.anchor();
+        let w = self.width_units() as i64;
+        let n = 1i64 << Self::MAX_LEVEL;
+        let level = self.level();
+        let total = 3usize.pow(D as u32);
+        (0..total).filter_map(move |mut idx| {
+            let mut b = [0u64; D];
+            let mut zero = true;
+            for k in (0..D).rev() {
+                let off = (idx % 3) as i64 - 1;
+                idx /= 3;
+                zero &= off == 0;
+                let c = a[k] as i64 + off * w;
+                if c < 0 || c >= n {
+                    return None;
+                }
+                b[k] = c as u64;
+            }
+            if zero {
+                None
+            } else {
+                Some(Self::from_anchor(b, level))
+            }
+        })
+    }
+
+    /// True if the two boxes touch (closed boxes intersect) and neither contains the other.
+    /// Works across levels.
+    #[inline(always)]
+    pub fn is_adjacent(self, other: Self) -> bool {
+        if self.contains(other) || other.contains(self) {
+            return false;
+        }
+        let (a, b) = (self.anchor(), other.anchor());
+        let (wa, wb) = (self.width_units(), other.width_units());
+        (0..D).all(|k| a[k] <= b[k] + wb && b[k] <= a[k] + wa)
+    }
+
+    /// Centre of the box in domain coordinates.
+    pub fn centre(self, domain: &Domain<D>) -> [f64; D] {
+        let a = self.anchor();
+        let unit = domain.width / (1u64 << Self::MAX_LEVEL) as f64;
+        let half = 0.5 * self.width_units() as f64;
+        let mut c = [0.0; D];
+        for k in 0..D {
+            c[k] = domain.origin[k] + (a[k] as f64 + half) * unit;
+        }
+        c
+    }
+
+    /// Side length of the box in domain units.
+    pub fn width(self, domain: &Domain<D>) -> f64 {
+        domain.width / (1u64 << self.level()) as f64
+    }
+}
