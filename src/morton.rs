@@ -128,7 +128,8 @@ impl<const D: usize> Domain<D> {
         let mut a = [0u64; D];
         for k in 0..D {
             let t = ((p[k] - self.origin[k]) * scale).clamp(0.0, n - 1.0);
-            a[k] = t as u64;
+            // Via i64: one instruction on x86-64, where f64 -> u64 is a branchy sequence.
+            a[k] = t as i64 as u64;
         }
         a
     }
@@ -309,34 +310,51 @@ impl<const D: usize> MortonKey<D> {
         Some(Self::from_anchor(b, self.level()))
     }
 
+    /// Bits of the code that belong to axis `k`.
+    #[inline(always)]
+    fn axis_mask(k: usize) -> u64 {
+        let base = if D == 3 { 0x1249_2492_4924_9249u64 } else { 0x5555_5555_5555_5555u64 };
+        let used = (1u64 << (D as u32 * Self::MAX_LEVEL)) - 1;
+        (base << (D - 1 - k)) & used
+    }
+
     /// The colleagues: same-level boxes adjacent to this one and inside the domain (up to
-    /// `3^D - 1` of them; the box itself excluded).
+    /// `3^D - 1` of them; the box itself excluded), in Morton order of the offsets.
+    ///
+    /// Works on the interleaved code directly (dilated-integer arithmetic): no decode, no
+    /// re-encode, no allocation.
     #[inline(always)]
     pub fn colleagues(self) -> impl Iterator<Item = Self> {
-        let a = self.anchor();
-        let w = self.width_units() as i64;
-        let n = 1i64 << Self::MAX_LEVEL;
         let level = self.level();
-        let total = 3usize.pow(D as u32);
-        (0..total).filter_map(move |mut idx| {
-            let mut b = [0u64; D];
-            let mut zero = true;
-            for k in (0..D).rev() {
-                let off = (idx % 3) as i64 - 1;
-                idx /= 3;
-                zero &= off == 0;
-                let c = a[k] as i64 + off * w;
-                if c < 0 || c >= n {
-                    return None;
+        let code = self.code();
+        // Per axis: the dilated coordinate bits one box down, same, one box up; unused
+        // third axis in 2D: only "same" (zero) is valid.
+        let mut comp = [[0u64; 3]; 3];
+        let mut valid = [[false, true, false]; 3];
+        let level_mask = Self::code_mask(level);
+        for k in 0..D {
+            let mask = Self::axis_mask(k);
+            let step = 1u64 << (D as u32 * (Self::MAX_LEVEL - level) + (D - 1 - k) as u32);
+            let c = code & mask;
+            comp[k][1] = c;
+            comp[k][0] = c.wrapping_sub(step) & mask;
+            valid[k][0] = level > 0 && c != 0;
+            comp[k][2] = (c | !mask).wrapping_add(step) & mask;
+            valid[k][2] = level > 0 && (c & level_mask) != (mask & level_mask);
+        }
+        let mut buf = [0u64; 27];
+        let mut len = 0;
+        for i in 0..3 {
+            for j in 0..3 {
+                let cij = comp[0][i] | comp[1][j];
+                let vij = valid[0][i] & valid[1][j];
+                for k in 0..3 {
+                    buf[len] = (cij | comp[2][k]) << LEVEL_BITS | level as u64;
+                    len += (vij & valid[2][k] & !(i == 1 && j == 1 && k == 1)) as usize;
                 }
-                b[k] = c as u64;
             }
-            if zero {
-                None
-            } else {
-                Some(Self::from_anchor(b, level))
-            }
-        })
+        }
+        buf.into_iter().take(len).map(Self::from_raw)
     }
 
     /// True if the two boxes touch (closed boxes intersect) and neither contains the other.
