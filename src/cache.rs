@@ -37,7 +37,7 @@
 //!
 //! # HDF5 interchange (feature `hdf5`)
 //!
-//! [`export_hdf5`] writes, and [`import_hdf5`] reads, this layout:
+//! `export_hdf5` writes, and `import_hdf5` reads, this layout:
 //!
 //! ```text
 //! /                       attributes: format = "oxifmm-operators" (UTF-8 string),
@@ -59,7 +59,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bincode::{Decode, Encode};
-use memmap2::Mmap;
+use memmap2::{Mmap, MmapOptions};
 
 use crate::error::{Error, Result};
 
@@ -122,13 +122,19 @@ impl CacheParams {
     fn describe_difference(&self, expected: &CacheParams) -> String {
         let mut diffs = Vec::new();
         if self.kernel != expected.kernel {
-            diffs.push(format!("kernel is {:?}, expected {:?}", self.kernel, expected.kernel));
+            diffs.push(format!(
+                "kernel is {:?}, expected {:?}",
+                self.kernel, expected.kernel
+            ));
         }
         if self.dim != expected.dim {
             diffs.push(format!("dim is {}, expected {}", self.dim, expected.dim));
         }
         if self.order != expected.order {
-            diffs.push(format!("order is {}, expected {}", self.order, expected.order));
+            diffs.push(format!(
+                "order is {}, expected {}",
+                self.order, expected.order
+            ));
         }
         if self.precision != expected.precision {
             diffs.push(format!(
@@ -146,7 +152,10 @@ impl CacheParams {
             }
         }
         if self.extra != expected.extra {
-            diffs.push(format!("extra is {:?}, expected {:?}", self.extra, expected.extra));
+            diffs.push(format!(
+                "extra is {:?}, expected {:?}",
+                self.extra, expected.extra
+            ));
         }
         if diffs.is_empty() {
             diffs.push("parameters compare unequal (NaN?)".to_string());
@@ -158,7 +167,13 @@ impl CacheParams {
 fn sanitize(s: &str) -> String {
     let out: String = s
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     if out.is_empty() { "_".to_string() } else { out }
 }
@@ -436,10 +451,7 @@ fn temp_path(path: &Path, suffix: &str) -> PathBuf {
         .filter(|c| c.is_ascii_digit())
         .collect();
     let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let tmp = format!(
-        ".{name}.{}-{thread}-{n}.tmp{suffix}",
-        std::process::id()
-    );
+    let tmp = format!(".{name}.{}-{thread}-{n}.tmp{suffix}", std::process::id());
     match path.parent() {
         Some(p) => p.join(tmp),
         None => PathBuf::from(tmp),
@@ -597,11 +609,9 @@ pub fn write_cache(path: &Path, params: &CacheParams, arrays: &[NamedArray]) -> 
         payload_checksum: hasher.finish(),
     };
     let encoded =
-        bincode::encode_to_vec(&header, bincode::config::standard()).map_err(|e| {
-            Error::Cache {
-                path: path.to_path_buf(),
-                reason: format!("cannot encode header: {e}"),
-            }
+        bincode::encode_to_vec(&header, bincode::config::standard()).map_err(|e| Error::Cache {
+            path: path.to_path_buf(),
+            reason: format!("cannot encode header: {e}"),
         })?;
     let header_len = encoded.len() + 8;
     let header_len_u32 = u32::try_from(header_len).map_err(|_| Error::Cache {
@@ -724,7 +734,7 @@ fn validate(bytes: &[u8], expected: &CacheParams) -> Result<(CacheParams, Vec<En
     if payload_start > len || bytes[header_end..payload_start].iter().any(|&b| b != 0) {
         return Err("padding after the header is not zero".to_string());
     }
-    if header.payload_len % ALIGN as u64 != 0 {
+    if !header.payload_len.is_multiple_of(ALIGN as u64) {
         return Err(format!(
             "payload length {} is not a multiple of {ALIGN}",
             header.payload_len
@@ -760,7 +770,7 @@ fn validate(bytes: &[u8], expected: &CacheParams) -> Result<(CacheParams, Vec<En
             .ok()
             .and_then(|o| o.checked_add(payload_start))
             .ok_or_else(|| format!("array {:?}: offset {} out of range", t.name, t.offset))?;
-        if offset % ALIGN != 0 {
+        if !offset.is_multiple_of(ALIGN) {
             return Err(format!(
                 "array {:?}: offset {offset} is not {ALIGN}-byte aligned",
                 t.name
@@ -826,8 +836,10 @@ impl OperatorCache {
         // writers create a new temporary file and rename it over the old one, which leaves
         // this mapping's inode intact. Another program truncating or rewriting the file in
         // place while it is mapped is outside the supported use (as for any mmap).
-        let map = unsafe { Mmap::map(&file) }.map_err(io_err(path))?;
-        if map.as_ptr() as usize % ALIGN != 0 {
+        // `populate` (MAP_POPULATE on Linux) prefaults the whole file in one call: the payload
+        // checksum reads every page anyway, and this is much cheaper than one fault per page.
+        let map = unsafe { MmapOptions::new().populate().map(&file) }.map_err(io_err(path))?;
+        if !(map.as_ptr() as usize).is_multiple_of(ALIGN) {
             return Err(cache_err("memory map is not 64-byte aligned".to_string()));
         }
         let (params, entries) = validate(&map, expected).map_err(cache_err)?;
@@ -889,7 +901,9 @@ impl OperatorCache {
     /// Zero-copy view of an `f64` array. [`Error::Cache`] if missing or of another dtype.
     pub fn f64(&self, name: &str) -> Result<&[f64]> {
         let b = self.bytes_of(name, DType::F64)?;
-        debug_assert!(b.as_ptr() as usize % align_of::<f64>() == 0 && b.len() % 8 == 0);
+        debug_assert!(
+            (b.as_ptr() as usize).is_multiple_of(align_of::<f64>()) && b.len().is_multiple_of(8)
+        );
         // SAFETY: alignment: the map starts on a page boundary (checked 64-byte aligned in
         // `open`) and `validate` checked the array's offset is a multiple of 64, so the
         // pointer is aligned for f64. Length: `validate` checked offset + byte_len lies within
@@ -903,7 +917,9 @@ impl OperatorCache {
     /// Zero-copy view of an `f32` array. [`Error::Cache`] if missing or of another dtype.
     pub fn f32(&self, name: &str) -> Result<&[f32]> {
         let b = self.bytes_of(name, DType::F32)?;
-        debug_assert!(b.as_ptr() as usize % align_of::<f32>() == 0 && b.len() % 4 == 0);
+        debug_assert!(
+            (b.as_ptr() as usize).is_multiple_of(align_of::<f32>()) && b.len().is_multiple_of(4)
+        );
         // SAFETY: as in `f64`: 64-byte aligned offset in a page-aligned map (so aligned for
         // f32), byte_len = 4 * elements within the map, every bit pattern is a valid f32,
         // little-endian target only, and the slice borrows `self`.
@@ -961,7 +977,11 @@ pub fn load_or_create(
 /// `$XDG_CACHE_HOME/oxifmm` (if set to an absolute path), else `$HOME/.cache/oxifmm`, else
 /// `std::env::temp_dir()/oxifmm`.
 pub fn default_cache_dir() -> PathBuf {
-    let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let var = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     if let Some(d) = var("OXIFMM_CACHE_DIR") {
         return d;
     }
@@ -1045,11 +1065,7 @@ fn write_hdf5_contents(cache: &OperatorCache, tmp: &Path) -> Result<()> {
     let extra = file
         .create_group("params_extra")
         .map_err(h5err(tmp, "group /params_extra"))?;
-    let names: Vec<VarLenUnicode> = p
-        .extra
-        .iter()
-        .map(|(n, _)| vlu(n))
-        .collect::<Result<_>>()?;
+    let names: Vec<VarLenUnicode> = p.extra.iter().map(|(n, _)| vlu(n)).collect::<Result<_>>()?;
     let values: Vec<f64> = p.extra.iter().map(|&(_, v)| v).collect();
     extra
         .new_dataset::<VarLenUnicode>()
@@ -1206,12 +1222,12 @@ fn read_hdf5(h5_path: &Path) -> Result<(CacheParams, Vec<OwnedArray>)> {
             .and_then(|t| t.to_descriptor())
             .map_err(h5err(h5_path, &what))?;
         let data = match desc {
-            TypeDescriptor::Float(FloatSize::U8) => OwnedData::F64(
-                ds.read_raw::<f64>().map_err(h5err(h5_path, &what))?,
-            ),
-            TypeDescriptor::Float(FloatSize::U4) => OwnedData::F32(
-                ds.read_raw::<f32>().map_err(h5err(h5_path, &what))?,
-            ),
+            TypeDescriptor::Float(FloatSize::U8) => {
+                OwnedData::F64(ds.read_raw::<f64>().map_err(h5err(h5_path, &what))?)
+            }
+            TypeDescriptor::Float(FloatSize::U4) => {
+                OwnedData::F32(ds.read_raw::<f32>().map_err(h5err(h5_path, &what))?)
+            }
             other => {
                 return Err(err(format!("{what} has unsupported type {other}")));
             }

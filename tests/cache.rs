@@ -216,7 +216,10 @@ fn borrowed_arrays_and_no_arrays() {
             data: ArrayRef::F64(&a),
         }],
     );
-    assert!(matches!(bad, Err(Error::InvalidParameter { .. })), "{bad:?}");
+    assert!(
+        matches!(bad, Err(Error::InvalidParameter { .. })),
+        "{bad:?}"
+    );
     let dup = write_cache(
         &path,
         &p,
@@ -233,14 +236,21 @@ fn borrowed_arrays_and_no_arrays() {
             },
         ],
     );
-    assert!(matches!(dup, Err(Error::InvalidParameter { .. })), "{dup:?}");
+    assert!(
+        matches!(dup, Err(Error::InvalidParameter { .. })),
+        "{dup:?}"
+    );
 }
 
 #[test]
 fn file_name_is_deterministic_and_distinct() {
     let a = params(6);
     assert_eq!(a.file_name(), params(6).file_name());
-    assert!(a.file_name().starts_with("laplace-d3-p6-f64-"), "{}", a.file_name());
+    assert!(
+        a.file_name().starts_with("laplace-d3-p6-f64-"),
+        "{}",
+        a.file_name()
+    );
     assert!(a.file_name().ends_with(".oxc"));
     assert_ne!(a.file_name(), params(7).file_name());
     let mut b = params(6);
@@ -251,7 +261,11 @@ fn file_name_is_deterministic_and_distinct() {
     assert_ne!(a.file_name(), c.file_name());
     let mut d = params(6);
     d.kernel = "helm/holtz x".into();
-    assert!(d.file_name().starts_with("helm_holtz_x-"), "{}", d.file_name());
+    assert!(
+        d.file_name().starts_with("helm_holtz_x-"),
+        "{}",
+        d.file_name()
+    );
 }
 
 #[test]
@@ -276,7 +290,10 @@ fn check_detected(tag: &str, needle: &str, corrupt: impl FnOnce(&Path, &CachePar
 
     let e = OperatorCache::open(&path, &p).unwrap_err();
     let reason = cache_reason(&e);
-    assert!(reason.contains(needle), "{tag}: {reason:?} lacks {needle:?}");
+    assert!(
+        reason.contains(needle),
+        "{tag}: {reason:?} lacks {needle:?}"
+    );
 
     let mut computed = false;
     let (cache, outcome) = load_or_create(&path, &p, || {
