@@ -3,6 +3,7 @@
 //! A kernel-independent fast multipole method (KIFMM) for Rust.
 #![warn(missing_docs)]
 
+pub mod cache;
 pub mod error;
 pub mod kernel;
 pub mod lists;
@@ -12,6 +13,7 @@ pub mod real;
 mod sort;
 pub mod tree;
 
+pub use cache::{CacheOutcome, CacheParams, OperatorCache};
 pub use error::{Error, Result};
 pub use kernel::{Kernel, Laplace};
 pub use lists::{Csr, InteractionLists};

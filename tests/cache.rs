@@ -1,0 +1,564 @@
+//! Tests of the memory-mapped operator cache.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Barrier};
+
+use oxifmm::Error;
+use oxifmm::cache::{
+    ArrayRef, CacheOutcome, CacheParams, NamedArray, OperatorCache, OwnedArray, OwnedData,
+    default_cache_dir, load_or_create, write_cache,
+};
+
+/// A fresh, unique directory under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> Self {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static N: AtomicU64 = AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let dir = std::env::temp_dir().join(format!(
+            "oxifmm-cache-test-{tag}-{}-{}-{nanos}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// xorshift64*: deterministic finite random values, no crates needed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn f64(&mut self) -> f64 {
+        // Finite values spread over many exponents and both signs.
+        let u = (self.next() >> 11) as f64 / (1u64 << 53) as f64;
+        let e = (self.next() % 40) as i32 - 20;
+        let s = if self.next() & 1 == 0 { 1.0 } else { -1.0 };
+        s * u * 2f64.powi(e)
+    }
+    fn f64s(&mut self, n: usize) -> Vec<f64> {
+        (0..n).map(|_| self.f64()).collect()
+    }
+    fn f32s(&mut self, n: usize) -> Vec<f32> {
+        (0..n).map(|_| self.f64() as f32).collect()
+    }
+}
+
+fn params(order: u32) -> CacheParams {
+    CacheParams {
+        kernel: "laplace".to_string(),
+        dim: 3,
+        order,
+        precision: "f64".to_string(),
+        alpha_inner: 1.05,
+        alpha_outer: 2.95,
+        tolerance: 1e-12,
+        extra: vec![("depth".to_string(), 4.0), ("svd_rank".to_string(), 37.0)],
+    }
+}
+
+fn sample_arrays(seed: u64) -> Vec<OwnedArray> {
+    let mut rng = Rng(seed | 1);
+    vec![
+        OwnedArray {
+            name: "m2m".into(),
+            shape: vec![7, 11, 13],
+            data: OwnedData::F64(rng.f64s(7 * 11 * 13)),
+        },
+        OwnedArray {
+            name: "odd_f32".into(),
+            shape: vec![13],
+            data: OwnedData::F32(rng.f32s(13)),
+        },
+        OwnedArray {
+            name: "scalar".into(),
+            shape: vec![],
+            data: OwnedData::F64(rng.f64s(1)),
+        },
+        OwnedArray {
+            name: "empty".into(),
+            shape: vec![0, 5],
+            data: OwnedData::F64(vec![]),
+        },
+        OwnedArray {
+            name: "m2l_f32".into(),
+            shape: vec![3, 333],
+            data: OwnedData::F32(rng.f32s(999)),
+        },
+        OwnedArray {
+            name: "odd_f64".into(),
+            shape: vec![1001],
+            data: OwnedData::F64(rng.f64s(1001)),
+        },
+    ]
+}
+
+fn write_owned(path: &Path, p: &CacheParams, arrays: &[OwnedArray]) {
+    let views: Vec<NamedArray> = arrays.iter().map(OwnedArray::view).collect();
+    write_cache(path, p, &views).unwrap();
+}
+
+/// Asserts that `cache` holds exactly `arrays`, bit for bit, in order, 64-byte aligned.
+fn assert_same(cache: &OperatorCache, arrays: &[OwnedArray]) {
+    let names: Vec<&str> = cache.names().collect();
+    let expected: Vec<&str> = arrays.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(names, expected);
+    for a in arrays {
+        assert_eq!(cache.shape(&a.name), Some(a.shape.as_slice()), "{}", a.name);
+        match &a.data {
+            OwnedData::F64(d) => {
+                let v = cache.f64(&a.name).unwrap();
+                assert_eq!(v.as_ptr() as usize % 64, 0, "{} not aligned", a.name);
+                assert_eq!(v.len(), d.len());
+                assert!(v.iter().zip(d).all(|(x, y)| x.to_bits() == y.to_bits()));
+                assert!(matches!(cache.f32(&a.name), Err(Error::Cache { .. })));
+            }
+            OwnedData::F32(d) => {
+                let v = cache.f32(&a.name).unwrap();
+                assert_eq!(v.as_ptr() as usize % 64, 0, "{} not aligned", a.name);
+                assert_eq!(v.len(), d.len());
+                assert!(v.iter().zip(d).all(|(x, y)| x.to_bits() == y.to_bits()));
+                assert!(matches!(cache.f64(&a.name), Err(Error::Cache { .. })));
+            }
+        }
+    }
+}
+
+fn cache_reason(e: &Error) -> &str {
+    match e {
+        Error::Cache { reason, .. } => reason,
+        other => panic!("expected Error::Cache, got {other:?}"),
+    }
+}
+
+#[test]
+fn round_trip_bit_for_bit() {
+    let dir = TempDir::new("roundtrip");
+    let p = params(6);
+    let path = dir.path().join(p.file_name());
+    let arrays = sample_arrays(42);
+    write_owned(&path, &p, &arrays);
+    let cache = OperatorCache::open(&path, &p).unwrap();
+    assert_same(&cache, &arrays);
+    assert_eq!(cache.params(), &p);
+    assert_eq!(cache.path(), path.as_path());
+    assert_eq!(
+        cache.byte_len() as u64,
+        std::fs::metadata(&path).unwrap().len()
+    );
+    assert_eq!(cache.byte_len() % 64, 0);
+    assert!(cache.shape("nope").is_none());
+    let e = cache.f64("nope").unwrap_err();
+    assert!(cache_reason(&e).contains("no array"), "{e}");
+    // Only the cache file is left in the directory.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}
+
+#[test]
+fn borrowed_arrays_and_no_arrays() {
+    let dir = TempDir::new("borrowed");
+    let p = params(3);
+    let path = dir.path().join("x.oxc");
+    let a = [1.0f64, 2.0, 3.0];
+    let b = [1.5f32; 5];
+    write_cache(
+        &path,
+        &p,
+        &[
+            NamedArray {
+                name: "a",
+                shape: vec![3],
+                data: ArrayRef::F64(&a),
+            },
+            NamedArray {
+                name: "b",
+                shape: vec![5, 1],
+                data: ArrayRef::F32(&b),
+            },
+        ],
+    )
+    .unwrap();
+    let c = OperatorCache::open(&path, &p).unwrap();
+    assert_eq!(c.f64("a").unwrap(), &a);
+    assert_eq!(c.f32("b").unwrap(), &b);
+
+    write_cache(&path, &p, &[]).unwrap();
+    let c = OperatorCache::open(&path, &p).unwrap();
+    assert_eq!(c.names().count(), 0);
+
+    // Shape/length mismatch and duplicates are typed errors.
+    let bad = write_cache(
+        &path,
+        &p,
+        &[NamedArray {
+            name: "a",
+            shape: vec![2],
+            data: ArrayRef::F64(&a),
+        }],
+    );
+    assert!(
+        matches!(bad, Err(Error::InvalidParameter { .. })),
+        "{bad:?}"
+    );
+    let dup = write_cache(
+        &path,
+        &p,
+        &[
+            NamedArray {
+                name: "a",
+                shape: vec![3],
+                data: ArrayRef::F64(&a),
+            },
+            NamedArray {
+                name: "a",
+                shape: vec![3],
+                data: ArrayRef::F64(&a),
+            },
+        ],
+    );
+    assert!(
+        matches!(dup, Err(Error::InvalidParameter { .. })),
+        "{dup:?}"
+    );
+}
+
+#[test]
+fn file_name_is_deterministic_and_distinct() {
+    let a = params(6);
+    assert_eq!(a.file_name(), params(6).file_name());
+    assert!(
+        a.file_name().starts_with("laplace-d3-p6-f64-"),
+        "{}",
+        a.file_name()
+    );
+    assert!(a.file_name().ends_with(".oxc"));
+    assert_ne!(a.file_name(), params(7).file_name());
+    let mut b = params(6);
+    b.tolerance = 1e-11;
+    assert_ne!(a.file_name(), b.file_name());
+    let mut c = params(6);
+    c.extra[0].1 = 5.0;
+    assert_ne!(a.file_name(), c.file_name());
+    let mut d = params(6);
+    d.kernel = "helm/holtz x".into();
+    assert!(
+        d.file_name().starts_with("helm_holtz_x-"),
+        "{}",
+        d.file_name()
+    );
+}
+
+#[test]
+fn default_dir_ends_in_oxifmm_or_env() {
+    let d = default_cache_dir();
+    match std::env::var_os("OXIFMM_CACHE_DIR").filter(|v| !v.is_empty()) {
+        Some(v) => assert_eq!(d, PathBuf::from(v)),
+        None => assert!(d.ends_with("oxifmm"), "{}", d.display()),
+    }
+}
+
+/// Writes a valid cache, corrupts it with `corrupt`, checks that `open` fails naming
+/// `needle`, then that `load_or_create` replaces it with a valid file.
+fn check_detected(tag: &str, needle: &str, corrupt: impl FnOnce(&Path, &CacheParams)) {
+    let dir = TempDir::new(tag);
+    let p = params(6);
+    let path = dir.path().join(p.file_name());
+    let arrays = sample_arrays(7);
+    write_owned(&path, &p, &arrays);
+    OperatorCache::open(&path, &p).unwrap();
+    corrupt(&path, &p);
+
+    let e = OperatorCache::open(&path, &p).unwrap_err();
+    let reason = cache_reason(&e);
+    assert!(
+        reason.contains(needle),
+        "{tag}: {reason:?} lacks {needle:?}"
+    );
+
+    let mut computed = false;
+    let (cache, outcome) = load_or_create(&path, &p, || {
+        computed = true;
+        Ok(arrays.clone())
+    })
+    .unwrap();
+    assert!(computed);
+    match outcome {
+        CacheOutcome::Replaced { reason } => assert!(reason.contains(needle), "{reason}"),
+        other => panic!("{tag}: expected Replaced, got {other:?}"),
+    }
+    assert_same(&cache, &arrays);
+    drop(cache);
+    // And the file on disk is valid now: the next call loads it without computing.
+    let (cache, outcome) =
+        load_or_create(&path, &p, || panic!("must not recompute a valid cache")).unwrap();
+    assert_eq!(outcome, CacheOutcome::Loaded);
+    assert_same(&cache, &arrays);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}
+
+fn modify(path: &Path, f: impl FnOnce(&mut Vec<u8>)) {
+    let mut bytes = std::fs::read(path).unwrap();
+    f(&mut bytes);
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn truncated_file_is_detected() {
+    check_detected("trunc", "truncated", |path, _| {
+        modify(path, |b| b.truncate(b.len() - 100))
+    });
+    check_detected("trunc-head", "truncated", |path, _| {
+        modify(path, |b| b.truncate(40))
+    });
+    check_detected("trunc-empty", "truncated", |path, _| {
+        modify(path, |b| b.clear())
+    });
+}
+
+#[test]
+fn flipped_payload_byte_is_detected() {
+    check_detected("payload", "payload checksum", |path, _| {
+        modify(path, |b| {
+            let i = b.len() - 300;
+            b[i] ^= 0x10;
+        })
+    });
+}
+
+#[test]
+fn flipped_header_byte_is_detected() {
+    check_detected("header", "header checksum", |path, _| {
+        modify(path, |b| b[20] ^= 0x01)
+    });
+}
+
+#[test]
+fn wrong_format_version_is_detected() {
+    check_detected("version", "format version", |path, _| {
+        modify(path, |b| b[8..12].copy_from_slice(&2u32.to_le_bytes()))
+    });
+}
+
+#[test]
+fn other_parameters_are_detected() {
+    check_detected("params", "order is 5, expected 6", |path, _| {
+        let other = params(5);
+        write_owned(path, &other, &sample_arrays(3));
+    });
+}
+
+#[test]
+fn every_single_byte_flip_is_detected() {
+    let dir = TempDir::new("allbytes");
+    let p = params(2);
+    let path = dir.path().join("small.oxc");
+    let arrays = vec![
+        OwnedArray {
+            name: "a".into(),
+            shape: vec![9],
+            data: OwnedData::F64(Rng(5).f64s(9)),
+        },
+        OwnedArray {
+            name: "b".into(),
+            shape: vec![3],
+            data: OwnedData::F32(Rng(9).f32s(3)),
+        },
+    ];
+    write_owned(&path, &p, &arrays);
+    let good = std::fs::read(&path).unwrap();
+    for i in 0..good.len() {
+        let mut bad = good.clone();
+        bad[i] ^= 0x04;
+        std::fs::write(&path, &bad).unwrap();
+        let r = OperatorCache::open(&path, &p);
+        assert!(
+            matches!(r, Err(Error::Cache { .. })),
+            "flip at byte {i} of {} not detected",
+            good.len()
+        );
+    }
+}
+
+#[test]
+fn concurrent_load_or_create_ends_with_one_valid_file() {
+    let dir = TempDir::new("concurrent");
+    let p = params(6);
+    let path = dir.path().join(p.file_name());
+    let arrays = sample_arrays(11);
+    let barrier = Arc::new(Barrier::new(4));
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let (barrier, path, p, arrays) =
+                (barrier.clone(), path.clone(), p.clone(), arrays.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                let (cache, outcome) = load_or_create(&path, &p, || {
+                    std::thread::sleep(std::time::Duration::from_millis(30));
+                    Ok(arrays.clone())
+                })
+                .unwrap();
+                assert_same(&cache, &arrays);
+                outcome
+            })
+        })
+        .collect();
+    for h in handles {
+        let outcome = h.join().unwrap();
+        assert!(
+            matches!(outcome, CacheOutcome::Created | CacheOutcome::Loaded),
+            "{outcome:?}"
+        );
+    }
+    let cache = OperatorCache::open(&path, &p).unwrap();
+    assert_same(&cache, &arrays);
+    // One file, no temporaries left behind.
+    let entries: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+}
+
+#[test]
+fn missing_directories_are_created() {
+    let dir = TempDir::new("mkdir");
+    let p = params(4);
+    let path = dir.path().join("a").join("b").join(p.file_name());
+    let arrays = sample_arrays(1);
+    let (cache, outcome) = load_or_create(&path, &p, || Ok(arrays.clone())).unwrap();
+    assert_eq!(outcome, CacheOutcome::Created);
+    assert_same(&cache, &arrays);
+    assert!(path.is_file());
+}
+
+#[test]
+fn unwritable_paths_give_typed_errors_and_leave_no_temp_file() {
+    let dir = TempDir::new("unwritable");
+    let p = params(4);
+    let arrays = sample_arrays(2);
+
+    // A regular file where a directory must be created.
+    let blocker = dir.path().join("blocker");
+    std::fs::write(&blocker, b"not a directory").unwrap();
+    let path = blocker.join("sub").join("x.oxc");
+    let r = load_or_create(&path, &p, || Ok(arrays.clone()));
+    assert!(matches!(r, Err(Error::Io { .. })), "{r:?}");
+
+    // The target is an existing (non-empty) directory: the rename fails.
+    let target = dir.path().join("target.oxc");
+    std::fs::create_dir(&target).unwrap();
+    std::fs::write(target.join("keep"), b"x").unwrap();
+    let views: Vec<NamedArray> = arrays.iter().map(OwnedArray::view).collect();
+    let r = write_cache(&target, &p, &views);
+    assert!(matches!(r, Err(Error::Io { .. })), "{r:?}");
+    let r = load_or_create(&target, &p, || Ok(arrays.clone()));
+    assert!(matches!(r, Err(Error::Io { .. })), "{r:?}");
+
+    let mut names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["blocker", "target.oxc"], "temp files left behind");
+}
+
+#[test]
+fn compute_errors_are_passed_through() {
+    let dir = TempDir::new("computeerr");
+    let p = params(4);
+    let path = dir.path().join("x.oxc");
+    let r = load_or_create(&path, &p, || {
+        Err(Error::InvalidParameter {
+            name: "order",
+            reason: "test".into(),
+        })
+    });
+    assert!(matches!(r, Err(Error::InvalidParameter { .. })), "{r:?}");
+    assert!(!path.exists());
+}
+
+#[cfg(feature = "hdf5")]
+mod hdf5_tests {
+    use super::*;
+    use oxifmm::cache::{export_hdf5, import_hdf5};
+
+    #[test]
+    fn export_import_round_trip_bit_for_bit() {
+        let dir = TempDir::new("h5");
+        let p = params(6);
+        let path = dir.path().join(p.file_name());
+        let arrays = sample_arrays(99);
+        write_owned(&path, &p, &arrays);
+        let cache = OperatorCache::open(&path, &p).unwrap();
+        let h5 = dir.path().join("out").join("ops.h5");
+        export_hdf5(&cache, &h5).unwrap();
+        let back_path = dir.path().join("back.oxc");
+        let back = import_hdf5(&h5, &back_path).unwrap();
+        assert_eq!(back.params(), &p);
+        assert_same(&back, &arrays);
+        // No temporaries next to the exported file.
+        assert_eq!(std::fs::read_dir(h5.parent().unwrap()).unwrap().count(), 1);
+
+        // No extra parameters also round-trips.
+        let mut q = params(3);
+        q.extra.clear();
+        let path_q = dir.path().join(q.file_name());
+        write_owned(&path_q, &q, &arrays[..2]);
+        let cache_q = OperatorCache::open(&path_q, &q).unwrap();
+        export_hdf5(&cache_q, &h5).unwrap();
+        let back_q = import_hdf5(&h5, &dir.path().join("back_q.oxc")).unwrap();
+        assert_eq!(back_q.params(), &q);
+        assert_same(&back_q, &arrays[..2]);
+    }
+
+    #[test]
+    fn corrupt_hdf5_is_an_error() {
+        let dir = TempDir::new("h5bad");
+        let h5 = dir.path().join("bad.h5");
+        let mut rng = Rng(1234);
+        let bytes: Vec<u8> = (0..4096).map(|_| rng.next() as u8).collect();
+        std::fs::write(&h5, bytes).unwrap();
+        let r = import_hdf5(&h5, &dir.path().join("x.oxc"));
+        assert!(matches!(r, Err(Error::Hdf5 { .. })), "{r:?}");
+        assert!(!dir.path().join("x.oxc").exists());
+
+        let r = import_hdf5(&dir.path().join("missing.h5"), &dir.path().join("x.oxc"));
+        assert!(matches!(r, Err(Error::Hdf5 { .. })), "{r:?}");
+    }
+
+    #[test]
+    fn hdf5_with_missing_datasets_is_an_error() {
+        let dir = TempDir::new("h5missing");
+        let p = params(6);
+        let path = dir.path().join(p.file_name());
+        write_owned(&path, &p, &sample_arrays(5));
+        let cache = OperatorCache::open(&path, &p).unwrap();
+        let h5 = dir.path().join("ops.h5");
+        export_hdf5(&cache, &h5).unwrap();
+        // Truncating the HDF5 file loses its datasets.
+        let bytes = std::fs::read(&h5).unwrap();
+        std::fs::write(&h5, &bytes[..bytes.len() / 2]).unwrap();
+        let r = import_hdf5(&h5, &dir.path().join("x.oxc"));
+        assert!(matches!(r, Err(Error::Hdf5 { .. })), "{r:?}");
+    }
+}
