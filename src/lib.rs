@@ -5,9 +5,14 @@
 
 pub mod cache;
 pub mod error;
+pub mod fmm;
+pub mod graph;
 pub mod kernel;
+mod linalg;
 pub mod lists;
 pub mod morton;
+pub mod operators;
+pub mod order;
 pub mod points;
 pub mod real;
 mod sort;
@@ -15,8 +20,11 @@ pub mod tree;
 
 pub use cache::{CacheOutcome, CacheParams, OperatorCache};
 pub use error::{Error, Result};
+pub use fmm::{BuildReport, CacheMode, EvalReport, Fmm, FmmBuilder, FmmOutput};
 pub use kernel::{Kernel, Laplace};
 pub use lists::{Csr, InteractionLists};
 pub use morton::{Domain, MortonKey};
+pub use operators::OperatorParams;
+pub use order::{Expansion, SupportedOrder};
 pub use real::{Precision, Real};
 pub use tree::{LinearTree, Refinement, TreeOptions};

@@ -1,0 +1,1193 @@
+//! The FMM: builder, `evaluate`, and the timing/memory report.
+
+use std::marker::PhantomData;
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use rayon::prelude::*;
+
+use crate::cache::{CacheOutcome, CacheParams, NamedArray, OperatorCache, OwnedArray, OwnedData};
+use crate::error::{Error, Result};
+use crate::graph::{Op, Task, TaskGraph};
+use crate::kernel::Kernel;
+use crate::linalg::{Mat, gemm, same};
+use crate::lists::{Csr, InteractionLists};
+use crate::morton::MortonKey;
+use crate::operators::{LevelScales, LevelSet, OperatorParams, level_set, transfer_index, unit_surface};
+use crate::order::{Expansion, SupportedOrder};
+use crate::real::{Precision, Real};
+use crate::tree::{LinearTree, TreeOptions};
+
+/// Nodes per task (fixed, so results do not depend on the thread count).
+const CHUNK: usize = 64;
+
+/// Where operators come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CacheMode {
+    /// The default directory: `OXIFMM_CACHE_DIR`, else the user's cache directory.
+    Default,
+    /// An explicit directory.
+    Dir(PathBuf),
+    /// Compute in memory, never read or write a file.
+    Off,
+}
+
+/// Builder for [`Fmm`]; see [`Fmm::builder`].
+pub struct FmmBuilder<'a, K, const ORDER: usize, const D: usize, T> {
+    sources: Option<&'a [[T; D]]>,
+    targets: Option<&'a [[T; D]]>,
+    max_points_per_leaf: usize,
+    max_depth: Option<u32>,
+    gradients: bool,
+    cache: CacheMode,
+    threads: Option<usize>,
+    params: Option<OperatorParams>,
+    _k: PhantomData<K>,
+}
+
+/// A built FMM: tree, lists, operators and task graph for one set of sources and targets;
+/// [`evaluate`](Fmm::evaluate) runs it for any number of charge vectors.
+///
+/// `ORDER` is the expansion order (3D: 2..=12, 2D: 2..=16), `D` the dimension (2 or 3,
+/// default 3), `T` the precision (`f32` or `f64`, default `f64`).
+///
+/// ```
+/// use oxifmm::{Fmm, Laplace, CacheMode};
+/// use oxifmm::points::{charges, generate, Distribution};
+///
+/// let points = generate::<f64, 3>(Distribution::Uniform, 2000, 1);
+/// let q = charges::<f64>(points.len(), 2);
+/// let fmm = Fmm::<Laplace, 4>::builder()
+///     .sources(&points)
+///     .max_points_per_leaf(64)
+///     .cache(CacheMode::Off)
+///     .build()?;
+/// let out = fmm.evaluate(&q)?;
+/// assert_eq!(out.potentials.len(), points.len());
+/// # Ok::<(), oxifmm::Error>(())
+/// ```
+pub struct Fmm<K, const ORDER: usize, const D: usize = 3, T: Real = f64> {
+    tree: LinearTree<D>,
+    lists: InteractionLists,
+    ops: Operators<T>,
+    graph: TaskGraph,
+    plan: Plan,
+    sources: [Vec<T>; D],
+    targets: [Vec<T>; D],
+    gradients: bool,
+    work: Mutex<Workspace<T>>,
+    pool: Option<rayon::ThreadPool>,
+    build_report: BuildReport,
+    last: Mutex<Option<EvalReport>>,
+    _k: PhantomData<K>,
+}
+
+/// Potentials (and gradients) at the targets, in the caller's order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FmmOutput<T, const D: usize> {
+    /// `phi(x_i)` for each target.
+    pub potentials: Vec<T>,
+    /// `grad phi(x_i)` for each target (empty unless gradients were requested).
+    pub gradients: Vec<[T; D]>,
+}
+
+/// Timings and sizes of `build()`.
+#[derive(Clone, Debug, Default)]
+pub struct BuildReport {
+    /// Tree construction.
+    pub tree: Duration,
+    /// Interaction lists.
+    pub lists: Duration,
+    /// Operators: cache load or precomputation.
+    pub operators: Duration,
+    /// What happened with the operator cache.
+    pub cache: String,
+    /// Task graph and M2L plan.
+    pub graph: Duration,
+    /// Number of tree nodes.
+    pub nodes: usize,
+    /// Number of leaves.
+    pub leaves: usize,
+    /// Tree depth.
+    pub depth: u32,
+    /// Number of tasks in the graph.
+    pub tasks: usize,
+    /// Number of edges in the graph.
+    pub edges: usize,
+    /// M2L rank (per level set; one entry for homogeneous kernels).
+    pub m2l_rank: Vec<usize>,
+    /// Bytes held by the tree.
+    pub tree_bytes: usize,
+    /// Bytes held by the lists and the M2L plan.
+    pub lists_bytes: usize,
+    /// Bytes of operators (memory-mapped or owned).
+    pub operator_bytes: usize,
+    /// Bytes of the evaluation workspace (expansions, sorted points and charges).
+    pub workspace_bytes: usize,
+}
+
+/// Per-operator times of one `evaluate` (CPU time summed over threads) and its wall time.
+#[derive(Clone, Debug, Default)]
+pub struct EvalReport {
+    /// Wall-clock time of the whole `evaluate`.
+    pub wall: Duration,
+    /// Sorting charges in and results out.
+    pub sort: Duration,
+    /// (operator name, summed time) for P2M, M2M, M2L, L2L, L2P, P2P, M2P, P2L.
+    pub operators: Vec<(&'static str, Duration)>,
+}
+
+const OP_NAMES: [&str; 8] = ["P2M", "M2M", "M2L", "L2L", "L2P", "P2P", "M2P", "P2L"];
+const T_P2M: usize = 0;
+const T_M2M: usize = 1;
+const T_M2L: usize = 2;
+const T_L2L: usize = 3;
+const T_L2P: usize = 4;
+const T_P2P: usize = 5;
+const T_M2P: usize = 6;
+const T_P2L: usize = 7;
+
+impl std::fmt::Display for BuildReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mib = |b: usize| b as f64 / (1 << 20) as f64;
+        writeln!(f, "tree       {:>9.3} ms  ({} nodes, {} leaves, depth {})", ms(self.tree), self.nodes, self.leaves, self.depth)?;
+        writeln!(f, "lists      {:>9.3} ms", ms(self.lists))?;
+        writeln!(f, "operators  {:>9.3} ms  ({}; M2L rank {:?})", ms(self.operators), self.cache, self.m2l_rank)?;
+        writeln!(f, "task graph {:>9.3} ms  ({} tasks, {} edges)", ms(self.graph), self.tasks, self.edges)?;
+        write!(
+            f,
+            "memory     tree {:.1} MiB, lists {:.1} MiB, operators {:.1} MiB, workspace {:.1} MiB",
+            mib(self.tree_bytes),
+            mib(self.lists_bytes),
+            mib(self.operator_bytes),
+            mib(self.workspace_bytes)
+        )
+    }
+}
+
+impl std::fmt::Display for EvalReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "evaluate   {:>9.3} ms wall (sort in/out {:.3} ms)", ms(self.wall), ms(self.sort))?;
+        let total: f64 = self.operators.iter().map(|o| ms(o.1)).sum();
+        for (name, d) in &self.operators {
+            writeln!(f, "  {name:<4} {:>10.3} ms cpu  {:>5.1} %", ms(*d), 100.0 * ms(*d) / total.max(1e-12))?;
+        }
+        Ok(())
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+impl<K: Kernel<D>, const ORDER: usize, const D: usize, T: Real> Fmm<K, ORDER, D, T>
+where
+    Expansion<ORDER, D>: SupportedOrder,
+{
+    /// Starts a builder. Defaults: targets = sources, 150 points per leaf, depth bound
+    /// `MortonKey::MAX_LEVEL` (capped at 16), potentials only, the default cache directory,
+    /// rayon's global pool.
+    pub fn builder<'a>() -> FmmBuilder<'a, K, ORDER, D, T> {
+        FmmBuilder {
+            sources: None,
+            targets: None,
+            max_points_per_leaf: 150,
+            max_depth: None,
+            gradients: false,
+            cache: CacheMode::Default,
+            threads: None,
+            params: None,
+            _k: PhantomData,
+        }
+    }
+}
+
+impl<'a, K: Kernel<D>, const ORDER: usize, const D: usize, T: Real> FmmBuilder<'a, K, ORDER, D, T>
+where
+    Expansion<ORDER, D>: SupportedOrder,
+{
+    /// The source points (required).
+    pub fn sources(mut self, s: &'a [[T; D]]) -> Self {
+        self.sources = Some(s);
+        self
+    }
+    /// The target points (default: the sources).
+    pub fn targets(mut self, t: &'a [[T; D]]) -> Self {
+        self.targets = Some(t);
+        self
+    }
+    /// Largest number of sources or targets in a leaf (default 150).
+    pub fn max_points_per_leaf(mut self, n: usize) -> Self {
+        self.max_points_per_leaf = n;
+        self
+    }
+    /// Deepest tree level (default 16 in 3D, capped at the Morton key's depth).
+    pub fn max_depth(mut self, d: u32) -> Self {
+        self.max_depth = Some(d);
+        self
+    }
+    /// Also compute gradients (default: potentials only).
+    pub fn gradients(mut self, on: bool) -> Self {
+        self.gradients = on;
+        self
+    }
+    /// Where operators are cached.
+    pub fn cache(mut self, mode: CacheMode) -> Self {
+        self.cache = mode;
+        self
+    }
+    /// Shorthand for `cache(CacheMode::Dir(dir))`.
+    pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.cache = CacheMode::Dir(dir.into());
+        self
+    }
+    /// Threads for `evaluate` (default: rayon's global pool).
+    pub fn threads(mut self, n: usize) -> Self {
+        self.threads = Some(n);
+        self
+    }
+    /// Surface radii and tolerances (default: [`OperatorParams::defaults`]).
+    pub fn operator_params(mut self, p: OperatorParams) -> Self {
+        self.params = Some(p);
+        self
+    }
+
+    /// Builds tree, lists, operators (from the cache when possible) and the task graph.
+    pub fn build(self) -> Result<Fmm<K, ORDER, D, T>> {
+        let sources = self.sources.ok_or(Error::Empty { what: "sources" })?;
+        let max_depth = self.max_depth.unwrap_or(MortonKey::<D>::MAX_LEVEL.min(16));
+        let pool = match self.threads {
+            Some(0) => {
+                return Err(Error::InvalidParameter { name: "threads", reason: "must be at least 1".into() });
+            }
+            Some(n) => Some(rayon::ThreadPoolBuilder::new().num_threads(n).build().map_err(|e| {
+                Error::InvalidParameter { name: "threads", reason: e.to_string() }
+            })?),
+            None => None,
+        };
+        let params = self.params.unwrap_or_else(|| OperatorParams::defaults(ORDER, T::EPSILON.to_f64()));
+        if !(params.alpha_inner > 0.0 && params.alpha_outer > params.alpha_inner) {
+            return Err(Error::InvalidParameter {
+                name: "operator_params",
+                reason: "need 0 < alpha_inner < alpha_outer".into(),
+            });
+        }
+        let run = || -> Result<Fmm<K, ORDER, D, T>> {
+            let mut report = BuildReport::default();
+            let t0 = Instant::now();
+            let tree = LinearTree::build(
+                sources,
+                self.targets,
+                &TreeOptions::adaptive(self.max_points_per_leaf, max_depth),
+            )?;
+            report.tree = t0.elapsed();
+            let t0 = Instant::now();
+            let lists = InteractionLists::build(&tree);
+            report.lists = t0.elapsed();
+            let t0 = Instant::now();
+            let (ops, cache_note) = Operators::<T>::load::<K, D>(ORDER, &tree, &params, &self.cache)?;
+            report.operators = t0.elapsed();
+            report.cache = cache_note;
+            let t0 = Instant::now();
+            let plan = Plan::build(&tree, &lists);
+            let graph = build_graph(&tree, &lists, &plan);
+            report.graph = t0.elapsed();
+
+            let soa = |set: &[[T; D]], order: &[u32]| -> [Vec<T>; D] {
+                std::array::from_fn(|k| order.par_iter().map(|&i| set[i as usize][k]).collect())
+            };
+            let src = soa(sources, &tree.source_order);
+            let tgt = soa(self.targets.unwrap_or(sources), &tree.target_order);
+            let n = ops.n;
+            let k = ops.max_rank;
+            let nodes = tree.len();
+            let n_out = if self.gradients { 1 + D } else { 1 };
+            let work = Workspace {
+                charges: vec![T::ZERO; tree.source_order.len()],
+                up_equiv: vec![T::ZERO; nodes * n],
+                up_hat: vec![T::ZERO; nodes * k],
+                down_hat: vec![T::ZERO; nodes * k],
+                down_equiv: vec![T::ZERO; nodes * n],
+                out: vec![T::ZERO; tree.target_order.len() * n_out],
+                counters: (0..graph.len()).map(|_| AtomicU32::new(0)).collect(),
+            };
+            report.nodes = nodes;
+            report.leaves = tree.leaves.len();
+            report.depth = tree.depth();
+            report.tasks = graph.len();
+            report.edges = graph.edges();
+            report.m2l_rank = ops.sets.iter().map(|s| s.m2l_rank).collect();
+            report.tree_bytes = tree.bytes();
+            report.lists_bytes = lists.bytes() + plan.bytes();
+            report.operator_bytes = ops.bytes();
+            report.workspace_bytes = std::mem::size_of::<T>()
+                * (work.charges.len()
+                    + work.up_equiv.len()
+                    + work.up_hat.len()
+                    + work.down_hat.len()
+                    + work.down_equiv.len()
+                    + work.out.len()
+                    + D * (src[0].len() + tgt[0].len()));
+            Ok(Fmm {
+                tree,
+                lists,
+                ops,
+                graph,
+                plan,
+                sources: src,
+                targets: tgt,
+                gradients: self.gradients,
+                work: Mutex::new(work),
+                pool: None,
+                build_report: report,
+                last: Mutex::new(None),
+                _k: PhantomData,
+            })
+        };
+        let mut fmm = match &pool {
+            Some(p) => p.install(run)?,
+            None => run()?,
+        };
+        fmm.pool = pool;
+        Ok(fmm)
+    }
+}
+
+/// The evaluation buffers, sized at build time; one evaluation at a time holds them.
+struct Workspace<T> {
+    charges: Vec<T>,
+    up_equiv: Vec<T>,
+    up_hat: Vec<T>,
+    down_hat: Vec<T>,
+    down_equiv: Vec<T>,
+    out: Vec<T>,
+    counters: Vec<AtomicU32>,
+}
+
+/// A buffer shared by the tasks of one graph execution.
+struct Shared<T> {
+    ptr: *mut T,
+    len: usize,
+}
+
+// SAFETY: `Shared` is only handed to the tasks of one `TaskGraph::execute`, whose edges make
+// every range written by a task disjoint from every range another task reads or writes at
+// the same time (see `build_graph`); T is a plain float.
+unsafe impl<T: Send> Send for Shared<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Sync for Shared<T> {}
+
+impl<T> Shared<T> {
+    fn new(v: &mut [T]) -> Self {
+        Self { ptr: v.as_mut_ptr(), len: v.len() }
+    }
+    /// # Safety
+    /// No task may write `r` while the returned slice lives (guaranteed by graph edges).
+    #[inline]
+    unsafe fn get(&self, r: Range<usize>) -> &[T] {
+        assert!(r.start <= r.end && r.end <= self.len);
+        // SAFETY: in bounds (checked); no concurrent writer by the caller's contract.
+        unsafe { std::slice::from_raw_parts(self.ptr.add(r.start), r.len()) }
+    }
+    /// # Safety
+    /// The calling task must be the only one touching `r` (guaranteed by graph edges).
+    #[inline]
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn get_mut(&self, r: Range<usize>) -> &mut [T] {
+        assert!(r.start <= r.end && r.end <= self.len);
+        // SAFETY: in bounds (checked); exclusive by the caller's contract.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(r.start), r.len()) }
+    }
+}
+
+/// Operators in the run's precision: memory-mapped from the cache or owned.
+struct Operators<T> {
+    store: Store<T>,
+    sets: Vec<SetInfo>,
+    /// Level set used by each tree level.
+    set_of_level: Vec<usize>,
+    scales: Vec<LevelScales>,
+    /// Half-width of boxes at each level.
+    half_width: Vec<f64>,
+    unit: Vec<f64>,
+    n: usize,
+    max_rank: usize,
+    alpha_inner: f64,
+    alpha_outer: f64,
+}
+
+enum Store<T> {
+    Mapped(OperatorCache),
+    Owned(Vec<(String, Vec<T>)>, PhantomData<T>),
+}
+
+#[derive(Clone, Debug)]
+struct SetInfo {
+    uc2e_rank: usize,
+    dc2e_rank: usize,
+    m2l_rank: usize,
+}
+
+/// Slices of one level set's operators.
+struct SetView<'a, T> {
+    uc2e_a: &'a [T],
+    uc2e_b: &'a [T],
+    uc2e_rank: usize,
+    dc2e_a: &'a [T],
+    dc2e_b: &'a [T],
+    dc2e_rank: usize,
+    m2m: &'a [T],
+    l2l: &'a [T],
+    m2l_u: &'a [T],
+    m2l_vt: &'a [T],
+    m2l_cores: &'a [T],
+    k: usize,
+}
+
+const SET_ARRAYS: [&str; 9] = ["uc2e_a", "uc2e_b", "dc2e_a", "dc2e_b", "m2m", "l2l", "m2l_u", "m2l_vt", "m2l_cores"];
+
+fn set_arrays<T: Real>(s: usize, ls: &LevelSet, n: usize) -> Vec<(String, Vec<usize>, Vec<T>)> {
+    let conv = |v: &[f64]| -> Vec<T> { v.iter().map(|&x| T::from_f64(x)).collect() };
+    let fshape = |f: &crate::operators::Factored, first: bool| -> Vec<usize> {
+        match (f.rank, first) {
+            (0, true) => vec![f.rows, f.cols],
+            (0, false) => vec![0],
+            (r, true) => vec![f.rows, r],
+            (r, false) => vec![r, f.cols],
+        }
+    };
+    let k = ls.m2l_rank;
+    let nt = ls.m2l_cores.len() / (k * k);
+    let c = ls.m2m.len() / (n * n);
+    vec![
+        (format!("s{s}.uc2e_a"), fshape(&ls.uc2e, true), conv(&ls.uc2e.a)),
+        (format!("s{s}.uc2e_b"), fshape(&ls.uc2e, false), conv(&ls.uc2e.b)),
+        (format!("s{s}.dc2e_a"), fshape(&ls.dc2e, true), conv(&ls.dc2e.a)),
+        (format!("s{s}.dc2e_b"), fshape(&ls.dc2e, false), conv(&ls.dc2e.b)),
+        (format!("s{s}.m2m"), vec![n, c * n], conv(&ls.m2m)),
+        (format!("s{s}.l2l"), vec![c, n, n], conv(&ls.l2l)),
+        (format!("s{s}.m2l_u"), vec![n, k], conv(&ls.m2l_u)),
+        (format!("s{s}.m2l_vt"), vec![k, n], conv(&ls.m2l_vt)),
+        (format!("s{s}.m2l_cores"), vec![nt, k, k], conv(&ls.m2l_cores)),
+    ]
+}
+
+impl<T: Real> Operators<T> {
+    fn load<K: Kernel<D>, const D: usize>(
+        order: usize,
+        tree: &LinearTree<D>,
+        prm: &OperatorParams,
+        mode: &CacheMode,
+    ) -> Result<(Self, String)> {
+        let n = crate::operators::surface_len(D, order);
+        let depth = tree.depth() as usize;
+        let root_half = 0.5 * tree.domain.width;
+        let half_width: Vec<f64> = (0..=depth).map(|l| root_half / (1u64 << l) as f64).collect();
+        let homogeneous = K::HOMOGENEOUS_DEGREE;
+        // Homogeneous: one unit set; otherwise one set per level at its true size.
+        let (set_of_level, set_radii): (Vec<usize>, Vec<f64>) = match homogeneous {
+            Some(_) => (vec![0; depth + 1], vec![1.0]),
+            None => ((0..=depth).collect(), half_width.clone()),
+        };
+        let scales: Vec<LevelScales> = half_width.iter().map(|&r| LevelScales::new(r, homogeneous)).collect();
+        let compute = || -> Result<Vec<(String, Vec<usize>, Vec<T>)>> {
+            let sets: Vec<LevelSet> =
+                set_radii.iter().map(|&r| level_set::<K, D>(order, r, prm)).collect::<Result<_>>()?;
+            Ok(sets.iter().enumerate().flat_map(|(s, ls)| set_arrays::<T>(s, ls, n)).collect())
+        };
+        let cacheable = homogeneous.is_some() && *mode != CacheMode::Off;
+        let (store, note) = if cacheable {
+            let dir = match mode {
+                CacheMode::Dir(d) => d.clone(),
+                _ => crate::cache::default_cache_dir(),
+            };
+            let params = CacheParams {
+                kernel: K::NAME.to_string(),
+                dim: D as u32,
+                order: order as u32,
+                precision: T::PRECISION.name().to_string(),
+                alpha_inner: prm.alpha_inner,
+                alpha_outer: prm.alpha_outer,
+                tolerance: prm.m2l_tolerance,
+                extra: vec![("pinv_tolerance".into(), prm.pinv_tolerance)],
+            };
+            let path = dir.join(params.file_name());
+            let (cache, outcome) = crate::cache::load_or_create(&path, &params, || {
+                Ok(compute()?
+                    .into_iter()
+                    .map(|(name, shape, data)| OwnedArray {
+                        name,
+                        shape,
+                        data: match T::PRECISION {
+                            Precision::F64 => OwnedData::F64(same::<T, f64>(&data).to_vec()),
+                            Precision::F32 => OwnedData::F32(same::<T, f32>(&data).to_vec()),
+                        },
+                    })
+                    .collect())
+            })?;
+            let note = match outcome {
+                CacheOutcome::Loaded => format!("loaded {}", path.display()),
+                CacheOutcome::Created => format!("computed, saved to {}", path.display()),
+                CacheOutcome::Replaced { reason } => {
+                    format!("cache was invalid ({reason}); recomputed, saved to {}", path.display())
+                }
+            };
+            (Store::Mapped(cache), note)
+        } else {
+            let arrays = compute()?;
+            let _ = NamedArray { name: "", shape: vec![], data: crate::cache::ArrayRef::F64(&[]) };
+            (
+                Store::Owned(arrays.into_iter().map(|(name, _, v)| (name, v)).collect(), PhantomData),
+                "computed in memory (not cached)".to_string(),
+            )
+        };
+        let n_sets = set_radii.len();
+        let mut ops = Operators {
+            store,
+            sets: Vec::new(),
+            set_of_level,
+            scales,
+            half_width,
+            unit: unit_surface::<D>(order).into_iter().flatten().collect(),
+            n,
+            max_rank: 0,
+            alpha_inner: prm.alpha_inner,
+            alpha_outer: prm.alpha_outer,
+        };
+        for s in 0..n_sets {
+            let a = ops.array(&format!("s{s}.uc2e_a"))?.len();
+            let d = ops.array(&format!("s{s}.dc2e_a"))?.len();
+            let u = ops.array(&format!("s{s}.m2l_u"))?.len();
+            let uc2e_rank = if ops.array(&format!("s{s}.uc2e_b"))?.is_empty() { 0 } else { a / n };
+            let dc2e_rank = if ops.array(&format!("s{s}.dc2e_b"))?.is_empty() { 0 } else { d / n };
+            let info = SetInfo { uc2e_rank, dc2e_rank, m2l_rank: u / n };
+            for name in SET_ARRAYS {
+                ops.array(&format!("s{s}.{name}"))?;
+            }
+            ops.max_rank = ops.max_rank.max(info.m2l_rank);
+            ops.sets.push(info);
+        }
+        Ok((ops, note))
+    }
+
+    fn array(&self, name: &str) -> Result<&[T]> {
+        match &self.store {
+            Store::Mapped(c) => match T::PRECISION {
+                Precision::F64 => Ok(same(c.f64(name)?)),
+                Precision::F32 => Ok(same(c.f32(name)?)),
+            },
+            Store::Owned(v, _) => v.iter().find(|(n, _)| n == name).map(|(_, d)| d.as_slice()).ok_or_else(|| {
+                Error::InvalidParameter { name: "operators", reason: format!("missing array {name}") }
+            }),
+        }
+    }
+
+    fn views(&self) -> Vec<SetView<'_, T>> {
+        (0..self.sets.len())
+            .map(|s| {
+                let g = |name: &str| self.array(&format!("s{s}.{name}")).expect("validated at build");
+                let info = &self.sets[s];
+                SetView {
+                    uc2e_a: g("uc2e_a"),
+                    uc2e_b: g("uc2e_b"),
+                    uc2e_rank: info.uc2e_rank,
+                    dc2e_a: g("dc2e_a"),
+                    dc2e_b: g("dc2e_b"),
+                    dc2e_rank: info.dc2e_rank,
+                    m2m: g("m2m"),
+                    l2l: g("l2l"),
+                    m2l_u: g("m2l_u"),
+                    m2l_vt: g("m2l_vt"),
+                    m2l_cores: g("m2l_cores"),
+                    k: info.m2l_rank,
+                }
+            })
+            .collect()
+    }
+
+    fn bytes(&self) -> usize {
+        match &self.store {
+            Store::Mapped(c) => c.byte_len(),
+            Store::Owned(v, _) => v.iter().map(|(_, d)| d.len() * std::mem::size_of::<T>()).sum(),
+        }
+    }
+}
+
+/// Precomputed M2L work: per M2L task, the (target, source) pairs grouped by transfer vector.
+#[derive(Default)]
+struct Plan {
+    /// Per node range task (indexed like `m2l_task_of`), rows of transfer-vector groups.
+    groups: Vec<M2lGroups>,
+}
+
+#[derive(Default)]
+struct M2lGroups {
+    /// Transfer vector of each group.
+    t: Vec<u32>,
+    /// Group `g` is `pairs[offsets[g]..offsets[g + 1]]`.
+    offsets: Vec<u32>,
+    /// (target node, source node).
+    pairs: Vec<(u32, u32)>,
+    /// Source nodes this task reads.
+    max_group: usize,
+}
+
+impl Plan {
+    fn build<const D: usize>(tree: &LinearTree<D>, lists: &InteractionLists) -> Self {
+        let ranges = chunk_ranges(tree);
+        let groups = ranges
+            .par_iter()
+            .map(|(level, r)| {
+                if *level < 2 {
+                    return M2lGroups::default();
+                }
+                let mut triples: Vec<(u32, u32, u32)> = Vec::new();
+                for b in r.clone() {
+                    let b = b as usize;
+                    if tree.targets(b).is_empty() {
+                        continue;
+                    }
+                    let bk = tree.keys[b];
+                    let ba = bk.anchor();
+                    let w = bk.width_units() as i64;
+                    for &a in lists.v.row(b) {
+                        if tree.sources(a as usize).is_empty() {
+                            continue;
+                        }
+                        let aa = tree.keys[a as usize].anchor();
+                        let off: [i64; D] = std::array::from_fn(|k| (aa[k] as i64 - ba[k] as i64) / w);
+                        let t = transfer_index(off).expect("V-list pairs are transfer vectors") as u32;
+                        triples.push((t, b as u32, a));
+                    }
+                }
+                triples.sort_unstable();
+                let mut g = M2lGroups::default();
+                for (i, &(t, b, a)) in triples.iter().enumerate() {
+                    if i == 0 || triples[i - 1].0 != t {
+                        g.t.push(t);
+                        g.offsets.push(i as u32);
+                    }
+                    g.pairs.push((b, a));
+                }
+                g.offsets.push(triples.len() as u32);
+                g.max_group = g.offsets.windows(2).map(|w| (w[1] - w[0]) as usize).max().unwrap_or(0);
+                g
+            })
+            .collect();
+        Plan { groups }
+    }
+
+    fn bytes(&self) -> usize {
+        self.groups.iter().map(|g| g.t.len() * 4 + g.offsets.len() * 4 + g.pairs.len() * 8).sum()
+    }
+}
+
+/// The fixed node chunks: (level, node range), level by level.
+fn chunk_ranges<const D: usize>(tree: &LinearTree<D>) -> Vec<(u32, Range<u32>)> {
+    let mut out = Vec::new();
+    for (l, r) in tree.levels.iter().enumerate() {
+        let mut s = r.start;
+        while s < r.end {
+            let e = (s + CHUNK).min(r.end);
+            out.push((l as u32, s as u32..e as u32));
+            s = e;
+        }
+    }
+    out
+}
+
+/// Builds the task graph: one task per (operator, chunk), with every data dependency.
+fn build_graph<const D: usize>(tree: &LinearTree<D>, lists: &InteractionLists, plan: &Plan) -> TaskGraph {
+    let chunks = chunk_ranges(tree);
+    let n_chunks = chunks.len();
+    // chunk index of a node: chunks are laid out level by level in node order.
+    let mut chunk_of = vec![0u32; tree.len()];
+    for (c, (_, r)) in chunks.iter().enumerate() {
+        for i in r.clone() {
+            chunk_of[i as usize] = c as u32;
+        }
+    }
+    let has_leaf_targets =
+        |r: &Range<u32>| r.clone().any(|i| tree.is_leaf(i as usize) && !tree.targets(i as usize).is_empty());
+    // Task ids: op-major, NONE where the task would be empty.
+    let ops = [Op::P2p, Op::Upward, Op::M2l, Op::Downward, Op::Evaluate];
+    let mut id = vec![[u32::MAX; 5]; n_chunks];
+    let mut tasks = Vec::new();
+    for (c, (level, r)) in chunks.iter().enumerate() {
+        for (o, &op) in ops.iter().enumerate() {
+            let needed = match op {
+                Op::P2p | Op::Evaluate => has_leaf_targets(r),
+                Op::Upward | Op::M2l | Op::Downward => *level >= 2,
+            };
+            if needed {
+                id[c][o] = tasks.len() as u32;
+                tasks.push(Task { op, level: *level, nodes: r.clone() });
+            }
+        }
+    }
+    let (p2p, up, m2l, down, eval) = (0, 1, 2, 3, 4);
+    let mut edges: Vec<(u32, u32)> = Vec::new();
+    for (c, (level, r)) in chunks.iter().enumerate() {
+        // Upward: children's upward first.
+        if id[c][up] != u32::MAX {
+            for i in r.clone() {
+                for ch in tree.children(i as usize) {
+                    let pc = id[chunk_of[ch] as usize][up];
+                    edges.push((pc, id[c][up]));
+                }
+            }
+        }
+        // M2L: the sources' upward.
+        if id[c][m2l] != u32::MAX {
+            for &(_, a) in &plan.groups[c].pairs {
+                edges.push((id[chunk_of[a as usize] as usize][up], id[c][m2l]));
+            }
+        }
+        // Downward: own M2L, parents' downward.
+        if id[c][down] != u32::MAX {
+            edges.push((id[c][m2l], id[c][down]));
+            if *level >= 3 {
+                for i in r.clone() {
+                    let p = tree.parent[i as usize] as usize;
+                    edges.push((id[chunk_of[p] as usize][down], id[c][down]));
+                }
+            }
+        }
+        // Evaluate: own P2P (same output), own downward (L2P), W-list sources' upward (M2P).
+        if id[c][eval] != u32::MAX {
+            edges.push((id[c][p2p], id[c][eval]));
+            if *level >= 2 {
+                edges.push((id[c][down], id[c][eval]));
+            }
+            for i in r.clone() {
+                if tree.is_leaf(i as usize) {
+                    for &a in lists.w.row(i as usize) {
+                        edges.push((id[chunk_of[a as usize] as usize][up], id[c][eval]));
+                    }
+                }
+            }
+        }
+    }
+    edges.retain(|&(a, b)| a != u32::MAX && a != b);
+    TaskGraph::new(tasks, edges)
+}
+
+/// Everything a task reads, and the shared buffers it writes.
+struct Ctx<'a, K, const D: usize, T> {
+    tree: &'a LinearTree<D>,
+    lists: &'a InteractionLists,
+    plan: &'a Plan,
+    ops: &'a Operators<T>,
+    views: Vec<SetView<'a, T>>,
+    src: [&'a [T]; D],
+    tgt: [&'a [T]; D],
+    charges: &'a [T],
+    up_equiv: Shared<T>,
+    up_hat: Shared<T>,
+    down_hat: Shared<T>,
+    down_equiv: Shared<T>,
+    out: Shared<T>,
+    n_out: usize,
+    gradients: bool,
+    times: [AtomicU64; 8],
+    _k: PhantomData<K>,
+}
+
+/// Accumulates time into a slot of a local timer array.
+struct Clock {
+    t: Instant,
+}
+impl Clock {
+    fn start() -> Self {
+        Self { t: Instant::now() }
+    }
+    fn lap(&mut self, acc: &mut [u64; 8], slot: usize) {
+        let now = Instant::now();
+        acc[slot] += (now - self.t).as_nanos() as u64;
+        self.t = now;
+    }
+}
+
+impl<K: Kernel<D>, const D: usize, T: Real> Ctx<'_, K, D, T> {
+    /// Writes the surface of node `b` at radius factor `alpha` into `buf` (SoA, D x n).
+    #[inline]
+    fn surface(&self, b: usize, alpha: f64, buf: &mut [T]) {
+        let n = self.ops.n;
+        let key = self.tree.keys[b];
+        let c = key.centre(&self.tree.domain);
+        let r = alpha * self.ops.half_width[key.level() as usize];
+        for k in 0..D {
+            for i in 0..n {
+                buf[k * n + i] = T::from_f64(c[k] + r * self.ops.unit[i * D + k]);
+            }
+        }
+    }
+
+    fn soa<'b>(buf: &'b [T], n: usize) -> [&'b [T]; D] {
+        std::array::from_fn(|k| &buf[k * n..(k + 1) * n])
+    }
+
+    /// `y = scale * F x` for a check-to-equivalent operator kept dense (rank 0) or factored.
+    #[allow(clippy::too_many_arguments)]
+    fn apply_c2e(a: &[T], b: &[T], rank: usize, n: usize, x: &[T], cols: usize, y: &mut [T], tmp: &mut [T], scale: T) {
+        if rank == 0 {
+            gemm(y, n, Mat::new(a, n, n), Mat::new(x, n, cols), scale, false);
+        } else {
+            let tmp = &mut tmp[..rank * cols];
+            gemm(tmp, rank, Mat::new(b, rank, n), Mat::new(x, n, cols), T::ONE, false);
+            gemm(y, n, Mat::new(a, n, rank), Mat::new(tmp, rank, cols), scale, false);
+        }
+    }
+
+    fn run(&self, task: &Task) {
+        let mut acc = [0u64; 8];
+        match task.op {
+            Op::P2p => self.p2p(task, &mut acc),
+            Op::Upward => self.upward(task, &mut acc),
+            Op::M2l => self.m2l(task, &mut acc),
+            Op::Downward => self.downward(task, &mut acc),
+            Op::Evaluate => self.evaluate_leaves(task, &mut acc),
+        }
+        for (slot, &v) in acc.iter().enumerate() {
+            if v > 0 {
+                self.times[slot].fetch_add(v, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn src_slices(&self, r: Range<usize>) -> ([&[T]; D], &[T]) {
+        (std::array::from_fn(|k| &self.src[k][r.clone()]), &self.charges[r])
+    }
+
+    fn p2p(&self, task: &Task, acc: &mut [u64; 8]) {
+        let mut clock = Clock::start();
+        for b in task.nodes.clone() {
+            let b = b as usize;
+            let tr = self.tree.targets(b);
+            if !self.tree.is_leaf(b) || tr.is_empty() {
+                continue;
+            }
+            // SAFETY: this task is the first writer of its leaves' targets; the Evaluate task
+            // of the same chunk (the only other writer) waits for it.
+            let out = unsafe { self.out.get_mut(tr.start * self.n_out..tr.end * self.n_out) };
+            out.fill(T::ZERO);
+            let tgt: [&[T]; D] = std::array::from_fn(|k| &self.tgt[k][tr.clone()]);
+            for &a in self.lists.u.row(b) {
+                let sr = self.tree.sources(a as usize);
+                if sr.is_empty() {
+                    continue;
+                }
+                let (s, q) = self.src_slices(sr);
+                K::p2p(s, q, tgt, out, self.gradients);
+            }
+        }
+        clock.lap(acc, T_P2P);
+    }
+
+    fn upward(&self, task: &Task, acc: &mut [u64; 8]) {
+        let n = self.ops.n;
+        let level = task.level as usize;
+        let set = &self.views[self.ops.set_of_level[level]];
+        let scale = self.ops.scales[level];
+        let r = task.nodes.start as usize..task.nodes.end as usize;
+        let mut surf = vec![T::ZERO; D * n];
+        let mut check = vec![T::ZERO; n];
+        let mut tmp = vec![T::ZERO; n];
+        let mut clock = Clock::start();
+        for b in r.clone() {
+            // SAFETY: this task is the only writer of up_equiv[b] for b in its range; the
+            // readers (parent upward, M2L, M2P) are successors.
+            let eq = unsafe { self.up_equiv.get_mut(b * n..(b + 1) * n) };
+            let sr = self.tree.sources(b);
+            if sr.is_empty() {
+                eq.fill(T::ZERO);
+                continue;
+            }
+            if self.tree.is_leaf(b) {
+                self.surface(b, self.ops.alpha_outer, &mut surf);
+                check.fill(T::ZERO);
+                let (s, q) = self.src_slices(sr);
+                K::p2p(s, q, Self::soa(&surf, n), &mut check, false);
+                Self::apply_c2e(
+                    set.uc2e_a,
+                    set.uc2e_b,
+                    set.uc2e_rank,
+                    n,
+                    &check,
+                    1,
+                    eq,
+                    &mut tmp,
+                    T::from_f64(scale.c2e),
+                );
+                clock.lap(acc, T_P2M);
+            } else {
+                let ch = self.tree.children(b);
+                // SAFETY: the children's upward tasks are predecessors and have finished.
+                let child_eq = unsafe { self.up_equiv.get(ch.start * n..ch.end * n) };
+                let nc = ch.len();
+                gemm(eq, n, Mat::new(set.m2m, n, nc * n), Mat::new(child_eq, nc * n, 1), T::ONE, false);
+                clock.lap(acc, T_M2M);
+            }
+        }
+        // Compressed multipoles for M2L: up_hat = Vt * up_equiv over the whole range.
+        let k = set.k;
+        let kmax = self.ops.max_rank;
+        // SAFETY: written above by this task only.
+        let eq = unsafe { self.up_equiv.get(r.start * n..r.end * n) };
+        // SAFETY: only this task writes up_hat for its range; M2L readers are successors.
+        let hat = unsafe { self.up_hat.get_mut(r.start * kmax..r.end * kmax) };
+        gemm(hat, kmax, Mat::new(set.m2l_vt, k, n), Mat::new(eq, n, r.len()), T::ONE, false);
+        clock.lap(acc, T_M2L);
+    }
+
+    fn m2l(&self, task: &Task, acc: &mut [u64; 8]) {
+        let c = self.chunk_index(task);
+        let g = &self.plan.groups[c];
+        let level = task.level as usize;
+        let set = &self.views[self.ops.set_of_level[level]];
+        let k = set.k;
+        let kmax = self.ops.max_rank;
+        let r = task.nodes.start as usize..task.nodes.end as usize;
+        let mut clock = Clock::start();
+        // SAFETY: this task is the only writer of down_hat for its range; the downward task of
+        // the same chunk reads it after (edge).
+        let dst = unsafe { self.down_hat.get_mut(r.start * kmax..r.end * kmax) };
+        dst.fill(T::ZERO);
+        let mut gathered = vec![T::ZERO; k * g.max_group];
+        let mut product = vec![T::ZERO; k * g.max_group];
+        for (gi, &t) in g.t.iter().enumerate() {
+            let pairs = &g.pairs[g.offsets[gi] as usize..g.offsets[gi + 1] as usize];
+            let m = pairs.len();
+            for (j, &(_, a)) in pairs.iter().enumerate() {
+                let a = a as usize;
+                // SAFETY: the source's upward task is a predecessor (edge from the plan).
+                let src = unsafe { self.up_hat.get(a * kmax..a * kmax + k) };
+                gathered[j * k..(j + 1) * k].copy_from_slice(src);
+            }
+            let core = &set.m2l_cores[t as usize * k * k..(t as usize + 1) * k * k];
+            gemm(&mut product[..k * m], k, Mat::new(core, k, k), Mat::new(&gathered[..k * m], k, m), T::ONE, false);
+            for (j, &(b, _)) in pairs.iter().enumerate() {
+                let off = (b as usize - r.start) * kmax;
+                for (d, s) in dst[off..off + k].iter_mut().zip(&product[j * k..(j + 1) * k]) {
+                    *d += *s;
+                }
+            }
+        }
+        clock.lap(acc, T_M2L);
+    }
+
+    fn chunk_index(&self, task: &Task) -> usize {
+        // Chunks are laid out level by level; find the chunk that starts at this task's node.
+        let mut c = 0;
+        for l in 0..task.level as usize {
+            c += self.tree.levels[l].len().div_ceil(CHUNK);
+        }
+        c + (task.nodes.start as usize - self.tree.levels[task.level as usize].start) / CHUNK
+    }
+
+    fn downward(&self, task: &Task, acc: &mut [u64; 8]) {
+        let n = self.ops.n;
+        let level = task.level as usize;
+        let set = &self.views[self.ops.set_of_level[level]];
+        let scale = self.ops.scales[level];
+        let kmax = self.ops.max_rank;
+        let r = task.nodes.start as usize..task.nodes.end as usize;
+        let m = r.len();
+        let mut check = vec![T::ZERO; n * m];
+        let mut surf = vec![T::ZERO; D * n];
+        let mut tmp = vec![T::ZERO; n * m];
+        let mut clock = Clock::start();
+        // M2L expansion: check = scale * U * down_hat over the range.
+        // SAFETY: down_hat of this range was written by this chunk's M2L task (predecessor).
+        let hat = unsafe { self.down_hat.get(r.start * kmax..r.end * kmax) };
+        let hat = Mat { data: hat, rows: set.k, cols: m, ld: kmax };
+        gemm(&mut check, n, Mat::new(set.m2l_u, n, set.k), hat, T::from_f64(scale.kernel), false);
+        clock.lap(acc, T_M2L);
+        for (j, b) in r.clone().enumerate() {
+            if self.tree.targets(b).is_empty() {
+                continue;
+            }
+            let col = &mut check[j * n..(j + 1) * n];
+            if level >= 3 {
+                let p = self.tree.parent[b] as usize;
+                let ci = self.tree.keys[b].child_index();
+                // SAFETY: the parent's downward task is a predecessor.
+                let peq = unsafe { self.down_equiv.get(p * n..(p + 1) * n) };
+                let block = &set.l2l[ci * n * n..(ci + 1) * n * n];
+                gemm(col, n, Mat::new(block, n, n), Mat::new(peq, n, 1), T::from_f64(scale.kernel), true);
+                clock.lap(acc, T_L2L);
+            }
+            let x = self.lists.x.row(b);
+            if !x.is_empty() {
+                self.surface(b, self.ops.alpha_inner, &mut surf);
+                for &a in x {
+                    let sr = self.tree.sources(a as usize);
+                    if sr.is_empty() {
+                        continue;
+                    }
+                    let (s, q) = self.src_slices(sr);
+                    K::p2p(s, q, Self::soa(&surf, n), col, false);
+                }
+                clock.lap(acc, T_P2L);
+            }
+        }
+        // SAFETY: only this task writes down_equiv for its range; readers (children's downward,
+        // this chunk's evaluate) are successors.
+        let eq = unsafe { self.down_equiv.get_mut(r.start * n..r.end * n) };
+        Self::apply_c2e(set.dc2e_a, set.dc2e_b, set.dc2e_rank, n, &check, m, eq, &mut tmp, T::from_f64(scale.c2e));
+        clock.lap(acc, T_L2L);
+    }
+
+    fn evaluate_leaves(&self, task: &Task, acc: &mut [u64; 8]) {
+        let n = self.ops.n;
+        let level = task.level as usize;
+        let mut surf = vec![T::ZERO; D * n];
+        let mut clock = Clock::start();
+        for b in task.nodes.clone() {
+            let b = b as usize;
+            let tr = self.tree.targets(b);
+            if !self.tree.is_leaf(b) || tr.is_empty() {
+                continue;
+            }
+            // SAFETY: the P2P task of this chunk (the other writer) is a predecessor.
+            let out = unsafe { self.out.get_mut(tr.start * self.n_out..tr.end * self.n_out) };
+            let tgt: [&[T]; D] = std::array::from_fn(|k| &self.tgt[k][tr.clone()]);
+            if level >= 2 {
+                self.surface(b, self.ops.alpha_outer, &mut surf);
+                // SAFETY: this chunk's downward task is a predecessor.
+                let eq = unsafe { self.down_equiv.get(b * n..(b + 1) * n) };
+                K::p2p(Self::soa(&surf, n), eq, tgt, out, self.gradients);
+                clock.lap(acc, T_L2P);
+            }
+            for &a in self.lists.w.row(b) {
+                let a = a as usize;
+                if self.tree.sources(a).is_empty() {
+                    continue;
+                }
+                self.surface(a, self.ops.alpha_inner, &mut surf);
+                // SAFETY: the source box's upward task is a predecessor.
+                let eq = unsafe { self.up_equiv.get(a * n..(a + 1) * n) };
+                K::p2p(Self::soa(&surf, n), eq, tgt, out, self.gradients);
+            }
+            clock.lap(acc, T_M2P);
+        }
+    }
+}
+
+impl<K: Kernel<D>, const ORDER: usize, const D: usize, T: Real> Fmm<K, ORDER, D, T>
+where
+    Expansion<ORDER, D>: SupportedOrder,
+{
+    /// Potentials (and gradients, if enabled) at the targets for these charges, in the
+    /// caller's order. Can be called any number of times; evaluations of one `Fmm` run one
+    /// at a time.
+    pub fn evaluate(&self, charges: &[T]) -> Result<FmmOutput<T, D>> {
+        let ns = self.tree.source_order.len();
+        if charges.len() != ns {
+            return Err(Error::LengthMismatch { what: "charges", expected: ns, got: charges.len() });
+        }
+        if let Some(index) = charges.par_iter().position_first(|q| !q.is_finite()) {
+            return Err(Error::NonFinite { what: "charges", index });
+        }
+        let t_wall = Instant::now();
+        let mut guard = self.work.lock().unwrap_or_else(|e| e.into_inner());
+        let work = &mut *guard;
+        let t0 = Instant::now();
+        work.charges.par_iter_mut().zip(&self.tree.source_order).for_each(|(c, &i)| *c = charges[i as usize]);
+        let mut sort_time = t0.elapsed();
+        let n_out = if self.gradients { 1 + D } else { 1 };
+        let ctx = Ctx::<K, D, T> {
+            tree: &self.tree,
+            lists: &self.lists,
+            plan: &self.plan,
+            ops: &self.ops,
+            views: self.ops.views(),
+            src: std::array::from_fn(|k| self.sources[k].as_slice()),
+            tgt: std::array::from_fn(|k| self.targets[k].as_slice()),
+            charges: &work.charges,
+            up_equiv: Shared::new(&mut work.up_equiv),
+            up_hat: Shared::new(&mut work.up_hat),
+            down_hat: Shared::new(&mut work.down_hat),
+            down_equiv: Shared::new(&mut work.down_equiv),
+            out: Shared::new(&mut work.out),
+            n_out,
+            gradients: self.gradients,
+            times: Default::default(),
+            _k: PhantomData,
+        };
+        let exec = || self.graph.execute(&work.counters, &|i| ctx.run(&self.graph.tasks[i]));
+        match &self.pool {
+            Some(p) => p.install(exec),
+            None => exec(),
+        }
+        let times: Vec<(&'static str, Duration)> = OP_NAMES
+            .iter()
+            .zip(&ctx.times)
+            .map(|(&name, t)| (name, Duration::from_nanos(t.load(Ordering::Relaxed))))
+            .collect();
+        drop(ctx);
+        let t0 = Instant::now();
+        let nt = self.tree.target_order.len();
+        let mut potentials = vec![T::ZERO; nt];
+        let mut gradients = if self.gradients { vec![[T::ZERO; D]; nt] } else { Vec::new() };
+        let out = &work.out;
+        // Scatter back to the caller's order (a permutation: sequential writes are fine).
+        for (i, &orig) in self.tree.target_order.iter().enumerate() {
+            potentials[orig as usize] = out[i * n_out];
+            if self.gradients {
+                gradients[orig as usize] = std::array::from_fn(|k| out[i * n_out + 1 + k]);
+            }
+        }
+        sort_time += t0.elapsed();
+        drop(guard);
+        let report = EvalReport { wall: t_wall.elapsed(), sort: sort_time, operators: times };
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(report);
+        Ok(FmmOutput { potentials, gradients })
+    }
+
+    /// Timings and sizes of `build()`.
+    pub fn build_report(&self) -> &BuildReport {
+        &self.build_report
+    }
+
+    /// Per-operator timings of the last `evaluate` (None before the first).
+    pub fn last_report(&self) -> Option<EvalReport> {
+        self.last.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The tree.
+    pub fn tree(&self) -> &LinearTree<D> {
+        &self.tree
+    }
+
+    /// The interaction lists.
+    pub fn lists(&self) -> &InteractionLists {
+        &self.lists
+    }
+
+    /// The task graph.
+    pub fn graph(&self) -> &TaskGraph {
+        &self.graph
+    }
+
+    /// Number of sources.
+    pub fn n_sources(&self) -> usize {
+        self.tree.source_order.len()
+    }
+
+    /// Number of targets.
+    pub fn n_targets(&self) -> usize {
+        self.tree.target_order.len()
+    }
+
+    /// True if gradients are computed.
+    pub fn computes_gradients(&self) -> bool {
+        self.gradients
+    }
+}
+
+#[allow(dead_code)]
+fn _unused(_: &Csr) {}

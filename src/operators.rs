@@ -1,0 +1,317 @@
+//! KIFMM operators: surfaces, check-to-equivalent pseudo-inverses, M2M/L2L, and the
+//! SVD-compressed M2L, computed in f64 and stored in the precision of the run.
+//!
+//! Geometry for a box of half-width `r` centred at `c` (order `p`, unit surface `g`: the
+//! boundary points of a `p^D` grid on `[-1, 1]^D`):
+//!
+//! | surface | points | used by |
+//! |---|---|---|
+//! | upward equivalent | `c + alpha_inner r g` | M2M, M2L, M2P read the multipole here |
+//! | upward check | `c + alpha_outer r g` | P2M, M2M |
+//! | downward equivalent | `c + alpha_outer r g` | L2L, L2P read the local expansion here |
+//! | downward check | `c + alpha_inner r g` | M2L, P2L, L2L write potentials here |
+//!
+//! Operators of one *level set* are computed for boxes of half-width `r`:
+//! `uc2e`, `dc2e` (regularised pseudo-inverses, as two factors `a * b` when that is cheaper
+//! than the dense product), `m2m` (`2^D` blocks: parent multipole from child `c`, already
+//! including the parent's `uc2e`), `l2l` (`2^D` blocks: child's downward check potential
+//! from the parent's local density), and the compressed M2L: `m2l_u` (n x k), `m2l_vt`
+//! (k x n) and one `k x k` core per transfer vector, so that
+//! `M2L_t ~= m2l_u * core_t * m2l_vt`.
+//!
+//! Homogeneous kernels (`K(s x, s y) = s^d K(x, y)`) need one level set, computed at `r = 1`,
+//! and per-level scalars ([`LevelScales`]); other kernels get one level set per tree level.
+
+use faer::Mat;
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::kernel::Kernel;
+
+/// Parameters that define a set of operators (besides kernel, order, dimension, precision).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct OperatorParams {
+    /// Radius factor of the inner surfaces (upward equivalent, downward check).
+    pub alpha_inner: f64,
+    /// Radius factor of the outer surfaces (upward check, downward equivalent).
+    pub alpha_outer: f64,
+    /// Relative singular-value cutoff of the check-to-equivalent pseudo-inverses.
+    pub pinv_tolerance: f64,
+    /// Relative singular-value cutoff of the M2L compression.
+    pub m2l_tolerance: f64,
+}
+
+impl OperatorParams {
+    /// Defaults for order `p` and unit roundoff of the run's precision: alphas 1.05 / 2.95,
+    /// pseudo-inverse cutoff near the precision's roundoff, M2L cutoff tied to the order
+    /// (an order-`p` expansion carries about `p` ... `p + 1` digits for Laplace 3D).
+    pub fn defaults(order: usize, epsilon: f64) -> Self {
+        let m2l = 10f64.powi(-(order as i32 + 1)).max(50.0 * epsilon);
+        Self {
+            alpha_inner: 1.05,
+            alpha_outer: 2.95,
+            pinv_tolerance: (1e-3 * epsilon.sqrt()).max(1e-15).min(1e-7),
+            m2l_tolerance: m2l,
+        }
+    }
+}
+
+/// Number of points on the order-`p` surface in `D` dimensions: `p^D - (p - 2)^D`
+/// (3D: `6 (p - 1)^2 + 2`, 2D: `4 (p - 1)`).
+pub const fn surface_len(d: usize, p: usize) -> usize {
+    p.pow(d as u32) - (p - 2).pow(d as u32)
+}
+
+/// The unit surface: boundary points of a `p^D` grid on `[-1, 1]^D`, lexicographic order.
+pub fn unit_surface<const D: usize>(p: usize) -> Vec<[f64; D]> {
+    let total = p.pow(D as u32);
+    let mut out = Vec::with_capacity(surface_len(D, p));
+    for idx in 0..total {
+        let mut t = idx;
+        let mut pt = [0.0; D];
+        let mut on_boundary = false;
+        for k in (0..D).rev() {
+            let i = t % p;
+            t /= p;
+            on_boundary |= i == 0 || i == p - 1;
+            pt[k] = -1.0 + 2.0 * i as f64 / (p - 1) as f64;
+        }
+        if on_boundary {
+            out.push(pt);
+        }
+    }
+    out
+}
+
+/// The M2L transfer vectors: offsets (in box widths) in `[-3, 3]^D` that are not adjacent,
+/// in lexicographic order (3D: 316, 2D: 40).
+pub fn transfer_vectors<const D: usize>() -> Vec<[i64; D]> {
+    let total = 7usize.pow(D as u32);
+    (0..total)
+        .filter_map(|idx| {
+            let mut t = idx;
+            let mut o = [0i64; D];
+            for k in (0..D).rev() {
+                o[k] = (t % 7) as i64 - 3;
+                t /= 7;
+            }
+            o.iter().any(|x| x.abs() >= 2).then_some(o)
+        })
+        .collect()
+}
+
+/// Position of `offset` in [`transfer_vectors`], or `None` if it is not a transfer vector.
+pub fn transfer_index<const D: usize>(offset: [i64; D]) -> Option<usize> {
+    if offset.iter().any(|x| x.abs() > 3) || offset.iter().all(|x| x.abs() <= 1) {
+        return None;
+    }
+    // Count the transfer vectors that come before it in lexicographic order.
+    let mut lin = 0usize;
+    for &x in &offset {
+        lin = lin * 7 + (x + 3) as usize;
+    }
+    // Near offsets (all |x| <= 1) before `lin` in lexicographic order.
+    let mut near_before = 0usize;
+    let total = 3usize.pow(D as u32);
+    for n in 0..total {
+        let mut t = n;
+        let mut l = 0usize;
+        let mut digits = [0usize; D];
+        for k in (0..D).rev() {
+            digits[k] = t % 3 + 2; // -1..=1 shifted by 3
+            t /= 3;
+        }
+        for &dgt in &digits {
+            l = l * 7 + dgt;
+        }
+        near_before += (l < lin) as usize;
+    }
+    Some(lin - near_before)
+}
+
+fn scaled_surface<const D: usize>(unit: &[[f64; D]], centre: [f64; D], radius: f64) -> Vec<[f64; D]> {
+    unit.iter().map(|g| std::array::from_fn(|k| centre[k] + radius * g[k])).collect()
+}
+
+/// `K(targets_i, sources_j)` as a dense matrix.
+pub fn kernel_matrix<K: Kernel<D>, const D: usize>(targets: &[[f64; D]], sources: &[[f64; D]]) -> Mat<f64> {
+    Mat::from_fn(targets.len(), sources.len(), |i, j| K::eval(&targets[i], &sources[j]))
+}
+
+/// A matrix kept either dense or as two factors `a * b` (whichever is cheaper to apply).
+#[derive(Clone, Debug)]
+pub struct Factored {
+    /// Rows x rank (or rows x cols when dense).
+    pub a: Vec<f64>,
+    /// Rank x cols; empty when dense.
+    pub b: Vec<f64>,
+    /// Rows of the full matrix.
+    pub rows: usize,
+    /// Columns of the full matrix.
+    pub cols: usize,
+    /// Inner dimension when factored (0 when dense).
+    pub rank: usize,
+}
+
+fn to_vec(m: faer::MatRef<f64>) -> Vec<f64> {
+    let mut v = Vec::with_capacity(m.nrows() * m.ncols());
+    for j in 0..m.ncols() {
+        for i in 0..m.nrows() {
+            v.push(m[(i, j)]);
+        }
+    }
+    v
+}
+
+fn svd_failed(what: &str) -> Error {
+    Error::InvalidParameter { name: "operators", reason: format!("SVD of the {what} did not converge") }
+}
+
+/// Regularised pseudo-inverse `V S^+ U^T`, dropping singular values below `tol * s_max`.
+pub fn pseudo_inverse(m: &Mat<f64>, tol: f64) -> Result<Factored> {
+    let svd = m.thin_svd().map_err(|_| svd_failed("check-to-equivalent matrix"))?;
+    let s = svd.S().column_vector();
+    let smax = s[0];
+    let rank = (0..s.nrows()).filter(|&i| s[i] > tol * smax).count().max(1);
+    let (u, v) = (svd.U(), svd.V());
+    let (rows, cols) = (m.ncols(), m.nrows());
+    let a = Mat::from_fn(rows, rank, |i, j| v[(i, j)] / s[j]);
+    let b = Mat::from_fn(rank, cols, |i, j| u[(j, i)]);
+    if 2 * rank * (rows + cols) < 2 * rows * cols {
+        Ok(Factored { a: to_vec(a.as_ref()), b: to_vec(b.as_ref()), rows, cols, rank })
+    } else {
+        let d = &a * &b;
+        Ok(Factored { a: to_vec(d.as_ref()), b: Vec::new(), rows, cols, rank: 0 })
+    }
+}
+
+/// The operators of one level set (boxes of half-width `r`), as f64 arrays.
+#[derive(Clone, Debug)]
+pub struct LevelSet {
+    /// Upward check-to-equivalent.
+    pub uc2e: Factored,
+    /// Downward check-to-equivalent.
+    pub dc2e: Factored,
+    /// `n x (2^D n)`: parent multipole from the children's multipoles, block per child.
+    pub m2m: Vec<f64>,
+    /// `2^D` blocks of `n x n`: child's downward check potential from the parent's local density.
+    pub l2l: Vec<f64>,
+    /// `n x k` left basis of the compressed M2L.
+    pub m2l_u: Vec<f64>,
+    /// `k x n` right basis of the compressed M2L.
+    pub m2l_vt: Vec<f64>,
+    /// One `k x k` core per transfer vector, consecutive.
+    pub m2l_cores: Vec<f64>,
+    /// The M2L rank `k`.
+    pub m2l_rank: usize,
+}
+
+/// Computes the operators of a level set for boxes of half-width `r`.
+pub fn level_set<K: Kernel<D>, const D: usize>(order: usize, r: f64, prm: &OperatorParams) -> Result<LevelSet> {
+    let unit = unit_surface::<D>(order);
+    let n = unit.len();
+    let zero = [0.0; D];
+    let (ai, ao) = (prm.alpha_inner, prm.alpha_outer);
+
+    let uc2e_at = |r: f64| {
+        let k = kernel_matrix::<K, D>(&scaled_surface(&unit, zero, ao * r), &scaled_surface(&unit, zero, ai * r));
+        pseudo_inverse(&k, prm.pinv_tolerance)
+    };
+    let dc2e_at = |r: f64| {
+        let k = kernel_matrix::<K, D>(&scaled_surface(&unit, zero, ai * r), &scaled_surface(&unit, zero, ao * r));
+        pseudo_inverse(&k, prm.pinv_tolerance)
+    };
+    let uc2e = uc2e_at(r)?;
+    let dc2e = dc2e_at(r)?;
+    let uc2e_parent = uc2e_at(2.0 * r)?;
+    let uc2e_parent_dense = dense(&uc2e_parent);
+
+    let n_children = 1usize << D;
+    let child_centre = |c: usize| -> [f64; D] {
+        std::array::from_fn(|k| if (c >> (D - 1 - k)) & 1 == 1 { r } else { -r })
+    };
+    let mut m2m = vec![0.0; n * n * n_children];
+    let mut l2l = vec![0.0; n * n * n_children];
+    let parent_up_check = scaled_surface(&unit, zero, ao * 2.0 * r);
+    let parent_down_equiv = scaled_surface(&unit, zero, ao * 2.0 * r);
+    for c in 0..n_children {
+        let cc = child_centre(c);
+        let k_up = kernel_matrix::<K, D>(&parent_up_check, &scaled_surface(&unit, cc, ai * r));
+        let block = &uc2e_parent_dense * &k_up;
+        m2m[c * n * n..(c + 1) * n * n].copy_from_slice(&to_vec(block.as_ref()));
+        let k_down = kernel_matrix::<K, D>(&scaled_surface(&unit, cc, ai * r), &parent_down_equiv);
+        l2l[c * n * n..(c + 1) * n * n].copy_from_slice(&to_vec(k_down.as_ref()));
+    }
+
+    // M2L: stack every transfer vector's matrix, compress with two SVDs.
+    let tv = transfer_vectors::<D>();
+    let nt = tv.len();
+    let check = scaled_surface(&unit, zero, ai * r);
+    let mats: Vec<Mat<f64>> = tv
+        .par_iter()
+        .map(|t| {
+            let centre: [f64; D] = std::array::from_fn(|k| 2.0 * r * t[k] as f64);
+            kernel_matrix::<K, D>(&check, &scaled_surface(&unit, centre, ai * r))
+        })
+        .collect();
+    // fat^T = [M_1^T; M_2^T; ...] (nt n x n): its right singular vectors are the left basis.
+    let fat_t = Mat::from_fn(nt * n, n, |i, j| mats[i / n][(j, i % n)]);
+    let svd_fat = fat_t.thin_svd().map_err(|_| svd_failed("stacked M2L matrices"))?;
+    let thin = Mat::from_fn(nt * n, n, |i, j| mats[i / n][(i % n, j)]);
+    let svd_thin = thin.thin_svd().map_err(|_| svd_failed("stacked M2L matrices"))?;
+    let s_fat = svd_fat.S().column_vector();
+    let s_thin = svd_thin.S().column_vector();
+    let rank_of = |s: faer::ColRef<f64>| (0..s.nrows()).filter(|&i| s[i] > prm.m2l_tolerance * s[0]).count();
+    let k = rank_of(s_fat).max(rank_of(s_thin)).max(1);
+    let u = svd_fat.V().subcols(0, k).to_owned(); // n x k
+    let v = svd_thin.V().subcols(0, k).to_owned(); // n x k
+    let ut = u.transpose().to_owned();
+    let cores: Vec<Vec<f64>> = mats
+        .par_iter()
+        .map(|m| {
+            let c = &ut * m * &v;
+            to_vec(c.as_ref())
+        })
+        .collect();
+    let m2l_cores = cores.concat();
+    Ok(LevelSet {
+        uc2e,
+        dc2e,
+        m2m,
+        l2l,
+        m2l_u: to_vec(u.as_ref()),
+        m2l_vt: to_vec(v.transpose()),
+        m2l_cores,
+        m2l_rank: k,
+    })
+}
+
+fn dense(f: &Factored) -> Mat<f64> {
+    if f.rank == 0 {
+        Mat::from_fn(f.rows, f.cols, |i, j| f.a[i + j * f.rows])
+    } else {
+        let a = Mat::from_fn(f.rows, f.rank, |i, j| f.a[i + j * f.rows]);
+        let b = Mat::from_fn(f.rank, f.cols, |i, j| f.b[i + j * f.rank]);
+        &a * &b
+    }
+}
+
+/// Per-level scalars that turn a homogeneous kernel's unit level set into level `l`'s.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LevelScales {
+    /// Multiplies `uc2e` and `dc2e` (`r^-d`).
+    pub c2e: f64,
+    /// Multiplies the M2L and L2L check potentials (`r^d`).
+    pub kernel: f64,
+}
+
+impl LevelScales {
+    /// Scales for half-width `r` relative to the unit set, homogeneity degree `d`
+    /// (`None`: per-level sets, all scales 1).
+    pub fn new(r: f64, degree: Option<i32>) -> Self {
+        match degree {
+            Some(d) => Self { c2e: r.powi(-d), kernel: r.powi(d) },
+            None => Self { c2e: 1.0, kernel: 1.0 },
+        }
+    }
+}
