@@ -125,8 +125,10 @@ fn fn_name(spec: &KernelSpec, t: &str, gradients: bool) -> String {
     )
 }
 
-/// Expands `{k}` statements and translates the statement language into pulp calls.
-fn statements(spec: &KernelSpec, t: &str, gradients: bool) -> String {
+/// Expands `{k}` statements and translates the statement language into pulp calls, for one
+/// source stream: every local name gets `suffix` (`_a`, `_b` or empty), the accumulators do not.
+/// `rsqrt(r2)` is read from `rsqrt_r2{suffix}`, which the caller computes (see [`variant`]).
+fn statements(spec: &KernelSpec, t: &str, gradients: bool, suffix: &str) -> String {
     let src = if gradients {
         spec.gradient
     } else {
@@ -148,20 +150,31 @@ fn statements(spec: &KernelSpec, t: &str, gradients: bool) -> String {
         for s in copies {
             let (lhs, rhs) = s.split_once('=').expect("statement is `name = expr`");
             let lhs = lhs.trim();
-            let rhs = translate(rhs.trim(), t);
+            let rhs = rhs.trim().replace("rsqrt(r2)", "rsqrt_r2");
+            let rhs = translate(&rhs, t, suffix, &accumulators);
             if accumulators.iter().any(|a| a == lhs) {
                 writeln!(out, "{lhs} = {rhs};").unwrap();
             } else {
-                writeln!(out, "let {lhs} = {rhs};").unwrap();
+                writeln!(out, "let {lhs}{suffix} = {rhs};").unwrap();
             }
         }
     }
     out
 }
 
+/// Whether a kernel's statements use `rsqrt(r2)` (then it is computed for two sources at once).
+fn uses_rsqrt_r2(spec: &KernelSpec, gradients: bool) -> bool {
+    let src = if gradients {
+        spec.gradient
+    } else {
+        spec.potential
+    };
+    src.iter().any(|s| s.contains("rsqrt(r2)"))
+}
+
 /// Rewrites the operations of the statement language into calls on `simd` (or on the helpers of
-/// `src/microkernels.rs`).
-fn translate(expr: &str, t: &str) -> String {
+/// `src/microkernels.rs`), appending `suffix` to local names.
+fn translate(expr: &str, t: &str, suffix: &str, accumulators: &[String]) -> String {
     let mut out = String::new();
     let chars: Vec<char> = expr.chars().collect();
     let mut i = 0;
@@ -178,13 +191,16 @@ fn translate(expr: &str, t: &str) -> String {
                     "add" | "sub" | "mul" => format!("simd.{ident}_{t}s("),
                     "fma" => format!("simd.mul_add_e_{t}s("),
                     "rsqrt" | "recip" | "ln" => format!("{ident}_{t}s(simd, "),
-                    "masked" => format!("simd.select_{t}s(coincident, zero, "),
+                    "masked" => format!("simd.select_{t}s(coincident{suffix}, zero, "),
                     other => panic!("unknown operation `{other}` in kernel table"),
                 };
                 out.push_str(&call);
                 i += 1; // the '('
+            } else if accumulators.contains(&ident) {
+                out.push_str(&ident);
             } else {
                 out.push_str(&ident);
+                out.push_str(suffix);
             }
         } else {
             out.push(c);
@@ -192,6 +208,38 @@ fn translate(expr: &str, t: &str) -> String {
         }
     }
     out
+}
+
+/// The start of the source-loop body for one source stream: the broadcast charge, the
+/// differences, the squared distance and the coincidence mask. `index` selects the source in the
+/// two-source chunk (`q[index]`), or `None` for the single-source loop (`q`).
+fn stream_prelude(dims: &[usize], t: &str, suffix: &str, index: Option<usize>) -> String {
+    let at = index.map(|i| format!("[{i}]")).unwrap_or_default();
+    let mut s = String::new();
+    writeln!(s, "let q{suffix} = simd.splat_{t}s(q{at});").unwrap();
+    for k in dims {
+        writeln!(
+            s,
+            "let d{k}{suffix} = simd.sub_{t}s(t{k}, simd.splat_{t}s(x{k}{at}));"
+        )
+        .unwrap();
+    }
+    let mut r2 = format!("simd.mul_{t}s(d0{suffix}, d0{suffix})");
+    for k in &dims[1..] {
+        r2 = format!("simd.mul_add_e_{t}s(d{k}{suffix}, d{k}{suffix}, {r2})");
+    }
+    writeln!(s, "let r2{suffix} = {r2};").unwrap();
+    writeln!(
+        s,
+        "// Lanes where the source coincides with the target contribute exactly 0."
+    )
+    .unwrap();
+    writeln!(
+        s,
+        "let coincident{suffix} = simd.equal_{t}s(r2{suffix}, zero);"
+    )
+    .unwrap();
+    s
 }
 
 /// One microkernel: the `WithSimd` struct and its `#[inline(always)]` body.
@@ -288,30 +336,43 @@ fn variant(spec: &KernelSpec, t: &str, gradients: bool) -> String {
             writeln!(s, "let mut g{k} = zero;").unwrap();
         }
     }
-    // Source loop: zip the coordinate streams and the charges.
-    let mut pat = "&q".to_string();
-    let mut iter = "charges.iter()".to_string();
+    // Source loop, two sources per iteration (so that `1/sqrt(r2)` can share one division
+    // between them), then the odd one out.
+    let rsqrt = uses_rsqrt_r2(spec, gradients);
+    let mut pat = "q".to_string();
+    let mut iter = "charges.chunks_exact(2)".to_string();
     for k in &dims {
-        pat = format!("({pat}, &x{k})");
-        iter = format!("{iter}.zip(s{k})");
+        pat = format!("({pat}, x{k})");
+        iter = format!("{iter}.zip(s{k}.chunks_exact(2))");
     }
     writeln!(s, "for {pat} in {iter} {{").unwrap();
-    writeln!(s, "let q = simd.splat_{t}s(q);").unwrap();
+    for (suffix, idx) in [("_a", 0), ("_b", 1)] {
+        s.push_str(&stream_prelude(&dims, t, suffix, Some(idx)));
+    }
+    if rsqrt {
+        writeln!(
+            s,
+            "let (rsqrt_r2_a, rsqrt_r2_b) = rsqrt2_{t}s(simd, r2_a, r2_b);"
+        )
+        .unwrap();
+    }
+    s.push_str(&statements(spec, t, gradients, "_a"));
+    s.push_str(&statements(spec, t, gradients, "_b"));
+    writeln!(s, "}}").unwrap();
+
+    writeln!(s, "let tail = ns - ns % 2;").unwrap();
+    let mut pat = "&q".to_string();
+    let mut iter = "charges[tail..].iter()".to_string();
     for k in &dims {
-        writeln!(s, "let d{k} = simd.sub_{t}s(t{k}, simd.splat_{t}s(x{k}));").unwrap();
+        pat = format!("({pat}, &x{k})");
+        iter = format!("{iter}.zip(&s{k}[tail..])");
     }
-    let mut r2 = format!("simd.mul_{t}s(d0, d0)");
-    for k in &dims[1..] {
-        r2 = format!("simd.mul_add_e_{t}s(d{k}, d{k}, {r2})");
+    writeln!(s, "for {pat} in {iter} {{").unwrap();
+    s.push_str(&stream_prelude(&dims, t, "", None));
+    if rsqrt {
+        writeln!(s, "let rsqrt_r2 = rsqrt_{t}s(simd, r2);").unwrap();
     }
-    writeln!(s, "let r2 = {r2};").unwrap();
-    writeln!(
-        s,
-        "// Lanes where the source coincides with the target contribute exactly 0."
-    )
-    .unwrap();
-    writeln!(s, "let coincident = simd.equal_{t}s(r2, zero);").unwrap();
-    s.push_str(&statements(spec, t, gradients));
+    s.push_str(&statements(spec, t, gradients, ""));
     writeln!(s, "}}").unwrap();
 
     // Write back through a stack buffer (no allocation).
