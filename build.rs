@@ -306,9 +306,17 @@ fn variant(spec: &KernelSpec, t: &str, gradients: bool) -> String {
     writeln!(s, "let lanes = S::{lanes};").unwrap();
     writeln!(s, "debug_assert!(lanes <= MAX_LANES);").unwrap();
     writeln!(s, "let zero = simd.splat_{t}s(0.0);").unwrap();
-    writeln!(s, "let phi_scale = ({}) as {t};", spec.phi_scale).unwrap();
+    // The scales are f64 expressions, rounded once to `t`.
+    let scale = |e: &str| {
+        if t == "f64" {
+            e.to_string()
+        } else {
+            format!("({e}) as {t}")
+        }
+    };
+    writeln!(s, "let phi_scale = {};", scale(spec.phi_scale)).unwrap();
     if gradients {
-        writeln!(s, "let grad_scale = ({}) as {t};", spec.grad_scale).unwrap();
+        writeln!(s, "let grad_scale = {};", scale(spec.grad_scale)).unwrap();
     }
     writeln!(s, "let ns = charges.len();").unwrap();
     for k in &dims {

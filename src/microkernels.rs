@@ -122,6 +122,8 @@ fn rsqrt2_f32s<S: Simd>(simd: S, a: S::f32s, b: S::f32s) -> (S::f32s, S::f32s) {
 }
 
 /// Natural logarithm per lane, for positive normal `x` (musl's `logf`, vectorised).
+// The constants are musl's, verbatim, so they can be checked against the source.
+#[allow(clippy::excessive_precision)]
 #[inline(always)]
 fn ln_f32s<S: Simd>(simd: S, x: S::f32s) -> S::f32s {
     const LG1: f32 = 0.666_666_63; // 0xaaaaaa.0p-24
@@ -158,6 +160,7 @@ fn ln_f32s<S: Simd>(simd: S, x: S::f32s) -> S::f32s {
 }
 
 /// Natural logarithm per lane, for positive normal `x` (musl's `log`, vectorised).
+#[allow(clippy::excessive_precision)]
 #[inline(always)]
 fn ln_f64s<S: Simd>(simd: S, x: S::f64s) -> S::f64s {
     const LG1: f64 = 6.666_666_666_666_735_13e-1;
