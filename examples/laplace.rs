@@ -48,18 +48,52 @@ fn parse() -> Result<Args, String> {
         match flag.as_str() {
             "--n" => a.n = val("--n")?.parse().map_err(|e| format!("--n: {e}"))?,
             "--dist" => a.dist = val("--dist")?.parse()?,
-            "--order" => a.order = val("--order")?.parse().map_err(|e| format!("--order: {e}"))?,
+            "--order" => {
+                a.order = val("--order")?
+                    .parse()
+                    .map_err(|e| format!("--order: {e}"))?
+            }
             "--precision" => a.precision = val("--precision")?,
             "--leaf" => a.leaf = val("--leaf")?.parse().map_err(|e| format!("--leaf: {e}"))?,
-            "--threads" => a.threads = Some(val("--threads")?.parse().map_err(|e| format!("--threads: {e}"))?),
+            "--threads" => {
+                a.threads = Some(
+                    val("--threads")?
+                        .parse()
+                        .map_err(|e| format!("--threads: {e}"))?,
+                )
+            }
             "--dim" => a.dim = val("--dim")?.parse().map_err(|e| format!("--dim: {e}"))?,
-            "--samples" => a.samples = val("--samples")?.parse().map_err(|e| format!("--samples: {e}"))?,
-            "--m2l-tol" => a.m2l_tol = Some(val("--m2l-tol")?.parse().map_err(|e| format!("--m2l-tol: {e}"))?),
-            "--pinv-tol" => a.pinv_tol = Some(val("--pinv-tol")?.parse().map_err(|e| format!("--pinv-tol: {e}"))?),
+            "--samples" => {
+                a.samples = val("--samples")?
+                    .parse()
+                    .map_err(|e| format!("--samples: {e}"))?
+            }
+            "--m2l-tol" => {
+                a.m2l_tol = Some(
+                    val("--m2l-tol")?
+                        .parse()
+                        .map_err(|e| format!("--m2l-tol: {e}"))?,
+                )
+            }
+            "--pinv-tol" => {
+                a.pinv_tol = Some(
+                    val("--pinv-tol")?
+                        .parse()
+                        .map_err(|e| format!("--pinv-tol: {e}"))?,
+                )
+            }
             "--gradients" => a.gradients = true,
             "--no-cache" => a.cache = CacheMode::Off,
             "--help" | "-h" => {
-                println!("{}", include_str!("laplace.rs").lines().skip(2).take(6).collect::<Vec<_>>().join("\n"));
+                println!(
+                    "{}",
+                    include_str!("laplace.rs")
+                        .lines()
+                        .skip(2)
+                        .take(6)
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                );
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument `{other}` (try --help)")),
@@ -103,7 +137,11 @@ where
     b = b.operator_params(prm);
     let fmm = b.build()?;
     let build = t0.elapsed();
-    println!("\n-- build: {:.3} s\n{}", build.as_secs_f64(), fmm.build_report());
+    println!(
+        "\n-- build: {:.3} s\n{}",
+        build.as_secs_f64(),
+        fmm.build_report()
+    );
     let t0 = Instant::now();
     let out = fmm.evaluate(&q)?;
     let eval = t0.elapsed();
@@ -118,7 +156,8 @@ where
     let m = a.samples.min(a.n);
     let stride = (a.n / m).max(1);
     let idx: Vec<usize> = (0..m).map(|i| i * stride).collect();
-    let src64: [Vec<f64>; D] = std::array::from_fn(|k| points.iter().map(|p| p[k].to_f64()).collect());
+    let src64: [Vec<f64>; D] =
+        std::array::from_fn(|k| points.iter().map(|p| p[k].to_f64()).collect());
     let q64: Vec<f64> = q.iter().map(|x| x.to_f64()).collect();
     let n_out = if a.gradients { 1 + D } else { 1 };
     let t0 = Instant::now();
@@ -152,7 +191,11 @@ where
     println!(
         "relative L2 error vs direct sum on {m} targets: potential {:.3e}{} (direct: {:.2} s)",
         (num / den).sqrt(),
-        if a.gradients { format!(", gradient {:.3e}", (gnum / gden).sqrt()) } else { String::new() },
+        if a.gradients {
+            format!(", gradient {:.3e}", (gnum / gden).sqrt())
+        } else {
+            String::new()
+        },
         t0.elapsed().as_secs_f64()
     );
     Ok(())

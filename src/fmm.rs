@@ -16,7 +16,9 @@ use crate::kernel::Kernel;
 use crate::linalg::{Mat, gemm, same};
 use crate::lists::{Csr, InteractionLists};
 use crate::morton::MortonKey;
-use crate::operators::{LevelScales, LevelSet, OperatorParams, level_set, transfer_index, unit_surface};
+use crate::operators::{
+    LevelScales, LevelSet, OperatorParams, level_set, transfer_index, unit_surface,
+};
 use crate::order::{Expansion, SupportedOrder};
 use crate::real::{Precision, Real};
 use crate::tree::{LinearTree, TreeOptions};
@@ -153,10 +155,29 @@ const T_P2L: usize = 7;
 impl std::fmt::Display for BuildReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mib = |b: usize| b as f64 / (1 << 20) as f64;
-        writeln!(f, "tree       {:>9.3} ms  ({} nodes, {} leaves, depth {})", ms(self.tree), self.nodes, self.leaves, self.depth)?;
+        writeln!(
+            f,
+            "tree       {:>9.3} ms  ({} nodes, {} leaves, depth {})",
+            ms(self.tree),
+            self.nodes,
+            self.leaves,
+            self.depth
+        )?;
         writeln!(f, "lists      {:>9.3} ms", ms(self.lists))?;
-        writeln!(f, "operators  {:>9.3} ms  ({}; M2L rank {:?})", ms(self.operators), self.cache, self.m2l_rank)?;
-        writeln!(f, "task graph {:>9.3} ms  ({} tasks, {} edges)", ms(self.graph), self.tasks, self.edges)?;
+        writeln!(
+            f,
+            "operators  {:>9.3} ms  ({}; M2L rank {:?})",
+            ms(self.operators),
+            self.cache,
+            self.m2l_rank
+        )?;
+        writeln!(
+            f,
+            "task graph {:>9.3} ms  ({} tasks, {} edges)",
+            ms(self.graph),
+            self.tasks,
+            self.edges
+        )?;
         write!(
             f,
             "memory     tree {:.1} MiB, lists {:.1} MiB, operators {:.1} MiB, workspace {:.1} MiB",
@@ -170,10 +191,20 @@ impl std::fmt::Display for BuildReport {
 
 impl std::fmt::Display for EvalReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "evaluate   {:>9.3} ms wall (sort in/out {:.3} ms)", ms(self.wall), ms(self.sort))?;
+        writeln!(
+            f,
+            "evaluate   {:>9.3} ms wall (sort in/out {:.3} ms)",
+            ms(self.wall),
+            ms(self.sort)
+        )?;
         let total: f64 = self.operators.iter().map(|o| ms(o.1)).sum();
         for (name, d) in &self.operators {
-            writeln!(f, "  {name:<4} {:>10.3} ms cpu  {:>5.1} %", ms(*d), 100.0 * ms(*d) / total.max(1e-12))?;
+            writeln!(
+                f,
+                "  {name:<4} {:>10.3} ms cpu  {:>5.1} %",
+                ms(*d),
+                100.0 * ms(*d) / total.max(1e-12)
+            )?;
         }
         Ok(())
     }
@@ -261,14 +292,25 @@ where
         let max_depth = self.max_depth.unwrap_or(MortonKey::<D>::MAX_LEVEL.min(16));
         let pool = match self.threads {
             Some(0) => {
-                return Err(Error::InvalidParameter { name: "threads", reason: "must be at least 1".into() });
+                return Err(Error::InvalidParameter {
+                    name: "threads",
+                    reason: "must be at least 1".into(),
+                });
             }
-            Some(n) => Some(rayon::ThreadPoolBuilder::new().num_threads(n).build().map_err(|e| {
-                Error::InvalidParameter { name: "threads", reason: e.to_string() }
-            })?),
+            Some(n) => Some(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(n)
+                    .build()
+                    .map_err(|e| Error::InvalidParameter {
+                        name: "threads",
+                        reason: e.to_string(),
+                    })?,
+            ),
             None => None,
         };
-        let params = self.params.unwrap_or_else(|| OperatorParams::defaults(ORDER, T::EPSILON.to_f64()));
+        let params = self
+            .params
+            .unwrap_or_else(|| OperatorParams::defaults(ORDER, T::EPSILON.to_f64()));
         if !(params.alpha_inner > 0.0 && params.alpha_outer > params.alpha_inner) {
             return Err(Error::InvalidParameter {
                 name: "operator_params",
@@ -288,7 +330,8 @@ where
             let lists = InteractionLists::build(&tree);
             report.lists = t0.elapsed();
             let t0 = Instant::now();
-            let (ops, cache_note) = Operators::<T>::load::<K, D>(ORDER, &tree, &params, &self.cache)?;
+            let (ops, cache_note) =
+                Operators::<T>::load::<K, D>(ORDER, &tree, &params, &self.cache)?;
             report.operators = t0.elapsed();
             report.cache = cache_note;
             let t0 = Instant::now();
@@ -382,7 +425,10 @@ unsafe impl<T: Send> Sync for Shared<T> {}
 
 impl<T> Shared<T> {
     fn new(v: &mut [T]) -> Self {
-        Self { ptr: v.as_mut_ptr(), len: v.len() }
+        Self {
+            ptr: v.as_mut_ptr(),
+            len: v.len(),
+        }
     }
     /// # Safety
     /// No task may write `r` while the returned slice lives (guaranteed by graph edges).
@@ -447,7 +493,17 @@ struct SetView<'a, T> {
     k: usize,
 }
 
-const SET_ARRAYS: [&str; 9] = ["uc2e_a", "uc2e_b", "dc2e_a", "dc2e_b", "m2m", "l2l", "m2l_u", "m2l_vt", "m2l_cores"];
+const SET_ARRAYS: [&str; 9] = [
+    "uc2e_a",
+    "uc2e_b",
+    "dc2e_a",
+    "dc2e_b",
+    "m2m",
+    "l2l",
+    "m2l_u",
+    "m2l_vt",
+    "m2l_cores",
+];
 
 fn set_arrays<T: Real>(s: usize, ls: &LevelSet, n: usize) -> Vec<(String, Vec<usize>, Vec<T>)> {
     let conv = |v: &[f64]| -> Vec<T> { v.iter().map(|&x| T::from_f64(x)).collect() };
@@ -463,15 +519,35 @@ fn set_arrays<T: Real>(s: usize, ls: &LevelSet, n: usize) -> Vec<(String, Vec<us
     let nt = ls.m2l_cores.len() / (k * k);
     let c = ls.m2m.len() / (n * n);
     vec![
-        (format!("s{s}.uc2e_a"), fshape(&ls.uc2e, true), conv(&ls.uc2e.a)),
-        (format!("s{s}.uc2e_b"), fshape(&ls.uc2e, false), conv(&ls.uc2e.b)),
-        (format!("s{s}.dc2e_a"), fshape(&ls.dc2e, true), conv(&ls.dc2e.a)),
-        (format!("s{s}.dc2e_b"), fshape(&ls.dc2e, false), conv(&ls.dc2e.b)),
+        (
+            format!("s{s}.uc2e_a"),
+            fshape(&ls.uc2e, true),
+            conv(&ls.uc2e.a),
+        ),
+        (
+            format!("s{s}.uc2e_b"),
+            fshape(&ls.uc2e, false),
+            conv(&ls.uc2e.b),
+        ),
+        (
+            format!("s{s}.dc2e_a"),
+            fshape(&ls.dc2e, true),
+            conv(&ls.dc2e.a),
+        ),
+        (
+            format!("s{s}.dc2e_b"),
+            fshape(&ls.dc2e, false),
+            conv(&ls.dc2e.b),
+        ),
         (format!("s{s}.m2m"), vec![n, c * n], conv(&ls.m2m)),
         (format!("s{s}.l2l"), vec![c, n, n], conv(&ls.l2l)),
         (format!("s{s}.m2l_u"), vec![n, k], conv(&ls.m2l_u)),
         (format!("s{s}.m2l_vt"), vec![k, n], conv(&ls.m2l_vt)),
-        (format!("s{s}.m2l_cores"), vec![nt, k, k], conv(&ls.m2l_cores)),
+        (
+            format!("s{s}.m2l_cores"),
+            vec![nt, k, k],
+            conv(&ls.m2l_cores),
+        ),
     ]
 }
 
@@ -485,18 +561,29 @@ impl<T: Real> Operators<T> {
         let n = crate::operators::surface_len(D, order);
         let depth = tree.depth() as usize;
         let root_half = 0.5 * tree.domain.width;
-        let half_width: Vec<f64> = (0..=depth).map(|l| root_half / (1u64 << l) as f64).collect();
+        let half_width: Vec<f64> = (0..=depth)
+            .map(|l| root_half / (1u64 << l) as f64)
+            .collect();
         let homogeneous = K::HOMOGENEOUS_DEGREE;
         // Homogeneous: one unit set; otherwise one set per level at its true size.
         let (set_of_level, set_radii): (Vec<usize>, Vec<f64>) = match homogeneous {
             Some(_) => (vec![0; depth + 1], vec![1.0]),
             None => ((0..=depth).collect(), half_width.clone()),
         };
-        let scales: Vec<LevelScales> = half_width.iter().map(|&r| LevelScales::new(r, homogeneous)).collect();
+        let scales: Vec<LevelScales> = half_width
+            .iter()
+            .map(|&r| LevelScales::new(r, homogeneous))
+            .collect();
         let compute = || -> Result<Vec<(String, Vec<usize>, Vec<T>)>> {
-            let sets: Vec<LevelSet> =
-                set_radii.iter().map(|&r| level_set::<K, D>(order, r, prm)).collect::<Result<_>>()?;
-            Ok(sets.iter().enumerate().flat_map(|(s, ls)| set_arrays::<T>(s, ls, n)).collect())
+            let sets: Vec<LevelSet> = set_radii
+                .iter()
+                .map(|&r| level_set::<K, D>(order, r, prm))
+                .collect::<Result<_>>()?;
+            Ok(sets
+                .iter()
+                .enumerate()
+                .flat_map(|(s, ls)| set_arrays::<T>(s, ls, n))
+                .collect())
         };
         let cacheable = homogeneous.is_some() && *mode != CacheMode::Off;
         let (store, note) = if cacheable {
@@ -532,15 +619,25 @@ impl<T: Real> Operators<T> {
                 CacheOutcome::Loaded => format!("loaded {}", path.display()),
                 CacheOutcome::Created => format!("computed, saved to {}", path.display()),
                 CacheOutcome::Replaced { reason } => {
-                    format!("cache was invalid ({reason}); recomputed, saved to {}", path.display())
+                    format!(
+                        "cache was invalid ({reason}); recomputed, saved to {}",
+                        path.display()
+                    )
                 }
             };
             (Store::Mapped(cache), note)
         } else {
             let arrays = compute()?;
-            let _ = NamedArray { name: "", shape: vec![], data: crate::cache::ArrayRef::F64(&[]) };
+            let _ = NamedArray {
+                name: "",
+                shape: vec![],
+                data: crate::cache::ArrayRef::F64(&[]),
+            };
             (
-                Store::Owned(arrays.into_iter().map(|(name, _, v)| (name, v)).collect(), PhantomData),
+                Store::Owned(
+                    arrays.into_iter().map(|(name, _, v)| (name, v)).collect(),
+                    PhantomData,
+                ),
                 "computed in memory (not cached)".to_string(),
             )
         };
@@ -561,9 +658,21 @@ impl<T: Real> Operators<T> {
             let a = ops.array(&format!("s{s}.uc2e_a"))?.len();
             let d = ops.array(&format!("s{s}.dc2e_a"))?.len();
             let u = ops.array(&format!("s{s}.m2l_u"))?.len();
-            let uc2e_rank = if ops.array(&format!("s{s}.uc2e_b"))?.is_empty() { 0 } else { a / n };
-            let dc2e_rank = if ops.array(&format!("s{s}.dc2e_b"))?.is_empty() { 0 } else { d / n };
-            let info = SetInfo { uc2e_rank, dc2e_rank, m2l_rank: u / n };
+            let uc2e_rank = if ops.array(&format!("s{s}.uc2e_b"))?.is_empty() {
+                0
+            } else {
+                a / n
+            };
+            let dc2e_rank = if ops.array(&format!("s{s}.dc2e_b"))?.is_empty() {
+                0
+            } else {
+                d / n
+            };
+            let info = SetInfo {
+                uc2e_rank,
+                dc2e_rank,
+                m2l_rank: u / n,
+            };
             for name in SET_ARRAYS {
                 ops.array(&format!("s{s}.{name}"))?;
             }
@@ -579,16 +688,24 @@ impl<T: Real> Operators<T> {
                 Precision::F64 => Ok(same(c.f64(name)?)),
                 Precision::F32 => Ok(same(c.f32(name)?)),
             },
-            Store::Owned(v, _) => v.iter().find(|(n, _)| n == name).map(|(_, d)| d.as_slice()).ok_or_else(|| {
-                Error::InvalidParameter { name: "operators", reason: format!("missing array {name}") }
-            }),
+            Store::Owned(v, _) => v
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, d)| d.as_slice())
+                .ok_or_else(|| Error::InvalidParameter {
+                    name: "operators",
+                    reason: format!("missing array {name}"),
+                }),
         }
     }
 
     fn views(&self) -> Vec<SetView<'_, T>> {
         (0..self.sets.len())
             .map(|s| {
-                let g = |name: &str| self.array(&format!("s{s}.{name}")).expect("validated at build");
+                let g = |name: &str| {
+                    self.array(&format!("s{s}.{name}"))
+                        .expect("validated at build")
+                };
                 let info = &self.sets[s];
                 SetView {
                     uc2e_a: g("uc2e_a"),
@@ -611,7 +728,10 @@ impl<T: Real> Operators<T> {
     fn bytes(&self) -> usize {
         match &self.store {
             Store::Mapped(c) => c.byte_len(),
-            Store::Owned(v, _) => v.iter().map(|(_, d)| d.len() * std::mem::size_of::<T>()).sum(),
+            Store::Owned(v, _) => v
+                .iter()
+                .map(|(_, d)| d.len() * std::mem::size_of::<T>())
+                .sum(),
         }
     }
 }
@@ -658,8 +778,10 @@ impl Plan {
                             continue;
                         }
                         let aa = tree.keys[a as usize].anchor();
-                        let off: [i64; D] = std::array::from_fn(|k| (aa[k] as i64 - ba[k] as i64) / w);
-                        let t = transfer_index(off).expect("V-list pairs are transfer vectors") as u32;
+                        let off: [i64; D] =
+                            std::array::from_fn(|k| (aa[k] as i64 - ba[k] as i64) / w);
+                        let t =
+                            transfer_index(off).expect("V-list pairs are transfer vectors") as u32;
                         triples.push((t, b as u32, a));
                     }
                 }
@@ -673,7 +795,12 @@ impl Plan {
                     g.pairs.push((b, a));
                 }
                 g.offsets.push(triples.len() as u32);
-                g.max_group = g.offsets.windows(2).map(|w| (w[1] - w[0]) as usize).max().unwrap_or(0);
+                g.max_group = g
+                    .offsets
+                    .windows(2)
+                    .map(|w| (w[1] - w[0]) as usize)
+                    .max()
+                    .unwrap_or(0);
                 g
             })
             .collect();
@@ -681,7 +808,10 @@ impl Plan {
     }
 
     fn bytes(&self) -> usize {
-        self.groups.iter().map(|g| g.t.len() * 4 + g.offsets.len() * 4 + g.pairs.len() * 8).sum()
+        self.groups
+            .iter()
+            .map(|g| g.t.len() * 4 + g.offsets.len() * 4 + g.pairs.len() * 8)
+            .sum()
     }
 }
 
@@ -700,7 +830,11 @@ fn chunk_ranges<const D: usize>(tree: &LinearTree<D>) -> Vec<(u32, Range<u32>)> 
 }
 
 /// Builds the task graph: one task per (operator, chunk), with every data dependency.
-fn build_graph<const D: usize>(tree: &LinearTree<D>, lists: &InteractionLists, plan: &Plan) -> TaskGraph {
+fn build_graph<const D: usize>(
+    tree: &LinearTree<D>,
+    lists: &InteractionLists,
+    plan: &Plan,
+) -> TaskGraph {
     let chunks = chunk_ranges(tree);
     let n_chunks = chunks.len();
     // chunk index of a node: chunks are laid out level by level in node order.
@@ -710,8 +844,10 @@ fn build_graph<const D: usize>(tree: &LinearTree<D>, lists: &InteractionLists, p
             chunk_of[i as usize] = c as u32;
         }
     }
-    let has_leaf_targets =
-        |r: &Range<u32>| r.clone().any(|i| tree.is_leaf(i as usize) && !tree.targets(i as usize).is_empty());
+    let has_leaf_targets = |r: &Range<u32>| {
+        r.clone()
+            .any(|i| tree.is_leaf(i as usize) && !tree.targets(i as usize).is_empty())
+    };
     // Task ids: op-major, NONE where the task would be empty.
     let ops = [Op::P2p, Op::Upward, Op::M2l, Op::Downward, Op::Evaluate];
     let mut id = vec![[u32::MAX; 5]; n_chunks];
@@ -724,7 +860,11 @@ fn build_graph<const D: usize>(tree: &LinearTree<D>, lists: &InteractionLists, p
             };
             if needed {
                 id[c][o] = tasks.len() as u32;
-                tasks.push(Task { op, level: *level, nodes: r.clone() });
+                tasks.push(Task {
+                    op,
+                    level: *level,
+                    nodes: r.clone(),
+                });
             }
         }
     }
@@ -832,13 +972,37 @@ impl<K: Kernel<D>, const D: usize, T: Real> Ctx<'_, K, D, T> {
 
     /// `y = scale * F x` for a check-to-equivalent operator kept dense (rank 0) or factored.
     #[allow(clippy::too_many_arguments)]
-    fn apply_c2e(a: &[T], b: &[T], rank: usize, n: usize, x: &[T], cols: usize, y: &mut [T], tmp: &mut [T], scale: T) {
+    fn apply_c2e(
+        a: &[T],
+        b: &[T],
+        rank: usize,
+        n: usize,
+        x: &[T],
+        cols: usize,
+        y: &mut [T],
+        tmp: &mut [T],
+        scale: T,
+    ) {
         if rank == 0 {
             gemm(y, n, Mat::new(a, n, n), Mat::new(x, n, cols), scale, false);
         } else {
             let tmp = &mut tmp[..rank * cols];
-            gemm(tmp, rank, Mat::new(b, rank, n), Mat::new(x, n, cols), T::ONE, false);
-            gemm(y, n, Mat::new(a, n, rank), Mat::new(tmp, rank, cols), scale, false);
+            gemm(
+                tmp,
+                rank,
+                Mat::new(b, rank, n),
+                Mat::new(x, n, cols),
+                T::ONE,
+                false,
+            );
+            gemm(
+                y,
+                n,
+                Mat::new(a, n, rank),
+                Mat::new(tmp, rank, cols),
+                scale,
+                false,
+            );
         }
     }
 
@@ -859,7 +1023,10 @@ impl<K: Kernel<D>, const D: usize, T: Real> Ctx<'_, K, D, T> {
     }
 
     fn src_slices(&self, r: Range<usize>) -> ([&[T]; D], &[T]) {
-        (std::array::from_fn(|k| &self.src[k][r.clone()]), &self.charges[r])
+        (
+            std::array::from_fn(|k| &self.src[k][r.clone()]),
+            &self.charges[r],
+        )
     }
 
     fn p2p(&self, task: &Task, acc: &mut [u64; 8]) {
@@ -928,7 +1095,14 @@ impl<K: Kernel<D>, const D: usize, T: Real> Ctx<'_, K, D, T> {
                 // SAFETY: the children's upward tasks are predecessors and have finished.
                 let child_eq = unsafe { self.up_equiv.get(ch.start * n..ch.end * n) };
                 let nc = ch.len();
-                gemm(eq, n, Mat::new(set.m2m, n, nc * n), Mat::new(child_eq, nc * n, 1), T::ONE, false);
+                gemm(
+                    eq,
+                    n,
+                    Mat::new(set.m2m, n, nc * n),
+                    Mat::new(child_eq, nc * n, 1),
+                    T::ONE,
+                    false,
+                );
                 clock.lap(acc, T_M2M);
             }
         }
@@ -939,7 +1113,14 @@ impl<K: Kernel<D>, const D: usize, T: Real> Ctx<'_, K, D, T> {
         let eq = unsafe { self.up_equiv.get(r.start * n..r.end * n) };
         // SAFETY: only this task writes up_hat for its range; M2L readers are successors.
         let hat = unsafe { self.up_hat.get_mut(r.start * kmax..r.end * kmax) };
-        gemm(hat, kmax, Mat::new(set.m2l_vt, k, n), Mat::new(eq, n, r.len()), T::ONE, false);
+        gemm(
+            hat,
+            kmax,
+            Mat::new(set.m2l_vt, k, n),
+            Mat::new(eq, n, r.len()),
+            T::ONE,
+            false,
+        );
         clock.lap(acc, T_M2L);
     }
 
@@ -968,10 +1149,20 @@ impl<K: Kernel<D>, const D: usize, T: Real> Ctx<'_, K, D, T> {
                 gathered[j * k..(j + 1) * k].copy_from_slice(src);
             }
             let core = &set.m2l_cores[t as usize * k * k..(t as usize + 1) * k * k];
-            gemm(&mut product[..k * m], k, Mat::new(core, k, k), Mat::new(&gathered[..k * m], k, m), T::ONE, false);
+            gemm(
+                &mut product[..k * m],
+                k,
+                Mat::new(core, k, k),
+                Mat::new(&gathered[..k * m], k, m),
+                T::ONE,
+                false,
+            );
             for (j, &(b, _)) in pairs.iter().enumerate() {
                 let off = (b as usize - r.start) * kmax;
-                for (d, s) in dst[off..off + k].iter_mut().zip(&product[j * k..(j + 1) * k]) {
+                for (d, s) in dst[off..off + k]
+                    .iter_mut()
+                    .zip(&product[j * k..(j + 1) * k])
+                {
                     *d += *s;
                 }
             }
@@ -1003,8 +1194,20 @@ impl<K: Kernel<D>, const D: usize, T: Real> Ctx<'_, K, D, T> {
         // M2L expansion: check = scale * U * down_hat over the range.
         // SAFETY: down_hat of this range was written by this chunk's M2L task (predecessor).
         let hat = unsafe { self.down_hat.get(r.start * kmax..r.end * kmax) };
-        let hat = Mat { data: hat, rows: set.k, cols: m, ld: kmax };
-        gemm(&mut check, n, Mat::new(set.m2l_u, n, set.k), hat, T::from_f64(scale.kernel), false);
+        let hat = Mat {
+            data: hat,
+            rows: set.k,
+            cols: m,
+            ld: kmax,
+        };
+        gemm(
+            &mut check,
+            n,
+            Mat::new(set.m2l_u, n, set.k),
+            hat,
+            T::from_f64(scale.kernel),
+            false,
+        );
         clock.lap(acc, T_M2L);
         for (j, b) in r.clone().enumerate() {
             if self.tree.targets(b).is_empty() {
@@ -1017,7 +1220,14 @@ impl<K: Kernel<D>, const D: usize, T: Real> Ctx<'_, K, D, T> {
                 // SAFETY: the parent's downward task is a predecessor.
                 let peq = unsafe { self.down_equiv.get(p * n..(p + 1) * n) };
                 let block = &set.l2l[ci * n * n..(ci + 1) * n * n];
-                gemm(col, n, Mat::new(block, n, n), Mat::new(peq, n, 1), T::from_f64(scale.kernel), true);
+                gemm(
+                    col,
+                    n,
+                    Mat::new(block, n, n),
+                    Mat::new(peq, n, 1),
+                    T::from_f64(scale.kernel),
+                    true,
+                );
                 clock.lap(acc, T_L2L);
             }
             let x = self.lists.x.row(b);
@@ -1037,7 +1247,17 @@ impl<K: Kernel<D>, const D: usize, T: Real> Ctx<'_, K, D, T> {
         // SAFETY: only this task writes down_equiv for its range; readers (children's downward,
         // this chunk's evaluate) are successors.
         let eq = unsafe { self.down_equiv.get_mut(r.start * n..r.end * n) };
-        Self::apply_c2e(set.dc2e_a, set.dc2e_b, set.dc2e_rank, n, &check, m, eq, &mut tmp, T::from_f64(scale.c2e));
+        Self::apply_c2e(
+            set.dc2e_a,
+            set.dc2e_b,
+            set.dc2e_rank,
+            n,
+            &check,
+            m,
+            eq,
+            &mut tmp,
+            T::from_f64(scale.c2e),
+        );
         clock.lap(acc, T_L2L);
     }
 
@@ -1087,16 +1307,26 @@ where
     pub fn evaluate(&self, charges: &[T]) -> Result<FmmOutput<T, D>> {
         let ns = self.tree.source_order.len();
         if charges.len() != ns {
-            return Err(Error::LengthMismatch { what: "charges", expected: ns, got: charges.len() });
+            return Err(Error::LengthMismatch {
+                what: "charges",
+                expected: ns,
+                got: charges.len(),
+            });
         }
         if let Some(index) = charges.par_iter().position_first(|q| !q.is_finite()) {
-            return Err(Error::NonFinite { what: "charges", index });
+            return Err(Error::NonFinite {
+                what: "charges",
+                index,
+            });
         }
         let t_wall = Instant::now();
         let mut guard = self.work.lock().unwrap_or_else(|e| e.into_inner());
         let work = &mut *guard;
         let t0 = Instant::now();
-        work.charges.par_iter_mut().zip(&self.tree.source_order).for_each(|(c, &i)| *c = charges[i as usize]);
+        work.charges
+            .par_iter_mut()
+            .zip(&self.tree.source_order)
+            .for_each(|(c, &i)| *c = charges[i as usize]);
         let mut sort_time = t0.elapsed();
         let n_out = if self.gradients { 1 + D } else { 1 };
         let ctx = Ctx::<K, D, T> {
@@ -1118,7 +1348,10 @@ where
             times: Default::default(),
             _k: PhantomData,
         };
-        let exec = || self.graph.execute(&work.counters, &|i| ctx.run(&self.graph.tasks[i]));
+        let exec = || {
+            self.graph
+                .execute(&work.counters, &|i| ctx.run(&self.graph.tasks[i]))
+        };
         match &self.pool {
             Some(p) => p.install(exec),
             None => exec(),
@@ -1132,7 +1365,11 @@ where
         let t0 = Instant::now();
         let nt = self.tree.target_order.len();
         let mut potentials = vec![T::ZERO; nt];
-        let mut gradients = if self.gradients { vec![[T::ZERO; D]; nt] } else { Vec::new() };
+        let mut gradients = if self.gradients {
+            vec![[T::ZERO; D]; nt]
+        } else {
+            Vec::new()
+        };
         let out = &work.out;
         // Scatter back to the caller's order (a permutation: sequential writes are fine).
         for (i, &orig) in self.tree.target_order.iter().enumerate() {
@@ -1143,9 +1380,16 @@ where
         }
         sort_time += t0.elapsed();
         drop(guard);
-        let report = EvalReport { wall: t_wall.elapsed(), sort: sort_time, operators: times };
+        let report = EvalReport {
+            wall: t_wall.elapsed(),
+            sort: sort_time,
+            operators: times,
+        };
         *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(report);
-        Ok(FmmOutput { potentials, gradients })
+        Ok(FmmOutput {
+            potentials,
+            gradients,
+        })
     }
 
     /// Timings and sizes of `build()`.

@@ -61,7 +61,11 @@ impl TaskGraph {
             rows[a as usize].push(b);
             in_degree[b as usize] += 1;
         }
-        Self { tasks, successors: Csr::from_rows(rows), in_degree }
+        Self {
+            tasks,
+            successors: Csr::from_rows(rows),
+            in_degree,
+        }
     }
 
     /// Number of tasks.

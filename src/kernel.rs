@@ -3,6 +3,10 @@
 //! A kernel is a zero-sized type implementing [`Kernel<D>`]. The evaluator needs from it a
 //! scalar reference evaluation (for operator precomputation and tests), whether it is
 //! homogeneous, and its P2P routine.
+//!
+//! P2P reads points as structure of arrays (`sources[k][j]` is coordinate `k` of source `j`):
+//! the SIMD microkernels (see [`crate::microkernels`]) load a block of targets straight into
+//! registers, one register per coordinate and one target per lane, without gathers.
 
 use crate::real::Real;
 
@@ -33,6 +37,44 @@ pub trait Kernel<const D: usize>: Copy + Default + Send + Sync + 'static {
         out: &mut [T],
         gradients: bool,
     );
+
+    /// Scalar reference for [`Kernel::p2p`], same contract: evaluates every pair with
+    /// [`Kernel::eval`] / [`Kernel::eval_with_gradient`] in f64, sums in f64 and rounds once
+    /// per output. Slow; meant for tests and as the fallback of new kernels.
+    fn p2p_scalar<T: Real>(
+        sources: [&[T]; D],
+        charges: &[T],
+        targets: [&[T]; D],
+        out: &mut [T],
+        gradients: bool,
+    ) {
+        crate::microkernels::check_lengths(&sources, charges, &targets, out.len(), gradients);
+        let width = if gradients { 1 + D } else { 1 };
+        for (i, o) in out.chunks_exact_mut(width).enumerate() {
+            let x: [f64; D] = std::array::from_fn(|k| targets[k][i].to_f64());
+            let mut phi = 0.0f64;
+            let mut grad = [0.0f64; D];
+            for (j, &q) in charges.iter().enumerate() {
+                let y: [f64; D] = std::array::from_fn(|k| sources[k][j].to_f64());
+                let q = q.to_f64();
+                if gradients {
+                    let (v, g) = Self::eval_with_gradient(&x, &y);
+                    phi += q * v;
+                    for (a, g) in grad.iter_mut().zip(g) {
+                        *a += q * g;
+                    }
+                } else {
+                    phi += q * Self::eval(&x, &y);
+                }
+            }
+            o[0] += T::from_f64(phi);
+            if gradients {
+                for (o, g) in o[1..].iter_mut().zip(grad) {
+                    *o += T::from_f64(g);
+                }
+            }
+        }
+    }
 }
 
 /// The Laplace kernel: `1/(4 pi r)` in 3D, `-ln(r)/(2 pi)` in 2D.
@@ -72,38 +114,7 @@ impl Kernel<3> for Laplace {
         out: &mut [T],
         gradients: bool,
     ) {
-        let c = T::from_f64(INV_4PI);
-        let nt = targets[0].len();
-        for i in 0..nt {
-            let (tx, ty, tz) = (targets[0][i], targets[1][i], targets[2][i]);
-            let (mut p, mut gx, mut gy, mut gz) = (T::ZERO, T::ZERO, T::ZERO, T::ZERO);
-            for j in 0..charges.len() {
-                let dx = tx - sources[0][j];
-                let dy = ty - sources[1][j];
-                let dz = tz - sources[2][j];
-                let r2 = dx * dx + dy * dy + dz * dz;
-                if r2 == T::ZERO {
-                    continue;
-                }
-                let inv_r = T::ONE / r2.sqrt();
-                let qi = charges[j] * inv_r;
-                p += qi;
-                if gradients {
-                    let g = qi * inv_r * inv_r;
-                    gx -= g * dx;
-                    gy -= g * dy;
-                    gz -= g * dz;
-                }
-            }
-            if gradients {
-                out[4 * i] += c * p;
-                out[4 * i + 1] += c * gx;
-                out[4 * i + 2] += c * gy;
-                out[4 * i + 3] += c * gz;
-            } else {
-                out[i] += c * p;
-            }
-        }
+        crate::microkernels::laplace3d_p2p(sources, charges, targets, out, gradients);
     }
 }
 
@@ -139,33 +150,6 @@ impl Kernel<2> for Laplace {
         out: &mut [T],
         gradients: bool,
     ) {
-        let c = T::from_f64(INV_2PI);
-        let half = T::from_f64(0.5);
-        let nt = targets[0].len();
-        for i in 0..nt {
-            let (tx, ty) = (targets[0][i], targets[1][i]);
-            let (mut p, mut gx, mut gy) = (T::ZERO, T::ZERO, T::ZERO);
-            for j in 0..charges.len() {
-                let dx = tx - sources[0][j];
-                let dy = ty - sources[1][j];
-                let r2 = dx * dx + dy * dy;
-                if r2 == T::ZERO {
-                    continue;
-                }
-                p -= charges[j] * half * r2.ln();
-                if gradients {
-                    let g = charges[j] / r2;
-                    gx -= g * dx;
-                    gy -= g * dy;
-                }
-            }
-            if gradients {
-                out[3 * i] += c * p;
-                out[3 * i + 1] += c * gx;
-                out[3 * i + 2] += c * gy;
-            } else {
-                out[i] += c * p;
-            }
-        }
+        crate::microkernels::laplace2d_p2p(sources, charges, targets, out, gradients);
     }
 }

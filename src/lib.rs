@@ -4,12 +4,14 @@
 #![warn(missing_docs)]
 
 pub mod cache;
+pub mod direct;
 pub mod error;
 pub mod fmm;
 pub mod graph;
 pub mod kernel;
 mod linalg;
 pub mod lists;
+pub mod microkernels;
 pub mod morton;
 pub mod operators;
 pub mod order;
@@ -19,6 +21,7 @@ mod sort;
 pub mod tree;
 
 pub use cache::{CacheOutcome, CacheParams, OperatorCache};
+pub use direct::direct;
 pub use error::{Error, Result};
 pub use fmm::{BuildReport, CacheMode, EvalReport, Fmm, FmmBuilder, FmmOutput};
 pub use kernel::{Kernel, Laplace};

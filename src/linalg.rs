@@ -34,28 +34,60 @@ pub(crate) struct Mat<'a, T> {
 impl<'a, T> Mat<'a, T> {
     /// A packed column-major matrix.
     pub fn new(data: &'a [T], rows: usize, cols: usize) -> Self {
-        Self { data, rows, cols, ld: rows }
+        Self {
+            data,
+            rows,
+            cols,
+            ld: rows,
+        }
     }
 }
 
 /// `C = alpha * A * B` (or `C += ...` with `accumulate`), `C` column-major with stride `ldc`.
 /// Sequential: it runs inside the task graph's own parallelism.
-pub(crate) fn gemm<T: Real>(c: &mut [T], ldc: usize, a: Mat<T>, b: Mat<T>, alpha: T, accumulate: bool) {
+pub(crate) fn gemm<T: Real>(
+    c: &mut [T],
+    ldc: usize,
+    a: Mat<T>,
+    b: Mat<T>,
+    alpha: T,
+    accumulate: bool,
+) {
     assert_eq!(a.cols, b.rows);
     match T::PRECISION {
         Precision::F64 => gemm_impl::<f64>(
             same_mut(c),
             ldc,
-            Mat { data: same(a.data), rows: a.rows, cols: a.cols, ld: a.ld },
-            Mat { data: same(b.data), rows: b.rows, cols: b.cols, ld: b.ld },
+            Mat {
+                data: same(a.data),
+                rows: a.rows,
+                cols: a.cols,
+                ld: a.ld,
+            },
+            Mat {
+                data: same(b.data),
+                rows: b.rows,
+                cols: b.cols,
+                ld: b.ld,
+            },
             alpha.to_f64(),
             accumulate,
         ),
         Precision::F32 => gemm_impl::<f32>(
             same_mut(c),
             ldc,
-            Mat { data: same(a.data), rows: a.rows, cols: a.cols, ld: a.ld },
-            Mat { data: same(b.data), rows: b.rows, cols: b.cols, ld: b.ld },
+            Mat {
+                data: same(a.data),
+                rows: a.rows,
+                cols: a.cols,
+                ld: a.ld,
+            },
+            Mat {
+                data: same(b.data),
+                rows: b.rows,
+                cols: b.cols,
+                ld: b.ld,
+            },
             alpha.to_f64() as f32,
             accumulate,
         ),
@@ -76,6 +108,10 @@ fn gemm_impl<E: faer::traits::ComplexField + Copy>(
     let av = MatRef::from_column_major_slice_with_stride(a.data, a.rows, a.cols, a.ld);
     let bv = MatRef::from_column_major_slice_with_stride(b.data, b.rows, b.cols, b.ld);
     let cv = MatMut::from_column_major_slice_with_stride_mut(c, a.rows, b.cols, ldc);
-    let beta = if accumulate { Accum::Add } else { Accum::Replace };
+    let beta = if accumulate {
+        Accum::Add
+    } else {
+        Accum::Replace
+    };
     matmul(cv, beta, av, bv, alpha, Par::Seq);
 }

@@ -313,7 +313,11 @@ impl<const D: usize> MortonKey<D> {
     /// Bits of the code that belong to axis `k`.
     #[inline(always)]
     fn axis_mask(k: usize) -> u64 {
-        let base = if D == 3 { 0x1249_2492_4924_9249u64 } else { 0x5555_5555_5555_5555u64 };
+        let base = if D == 3 {
+            0x1249_2492_4924_9249u64
+        } else {
+            0x5555_5555_5555_5555u64
+        };
         let used = (1u64 << (D as u32 * Self::MAX_LEVEL)) - 1;
         (base << (D - 1 - k)) & used
     }

@@ -129,13 +129,24 @@ pub fn transfer_index<const D: usize>(offset: [i64; D]) -> Option<usize> {
     Some(lin - near_before)
 }
 
-fn scaled_surface<const D: usize>(unit: &[[f64; D]], centre: [f64; D], radius: f64) -> Vec<[f64; D]> {
-    unit.iter().map(|g| std::array::from_fn(|k| centre[k] + radius * g[k])).collect()
+fn scaled_surface<const D: usize>(
+    unit: &[[f64; D]],
+    centre: [f64; D],
+    radius: f64,
+) -> Vec<[f64; D]> {
+    unit.iter()
+        .map(|g| std::array::from_fn(|k| centre[k] + radius * g[k]))
+        .collect()
 }
 
 /// `K(targets_i, sources_j)` as a dense matrix.
-pub fn kernel_matrix<K: Kernel<D>, const D: usize>(targets: &[[f64; D]], sources: &[[f64; D]]) -> Mat<f64> {
-    Mat::from_fn(targets.len(), sources.len(), |i, j| K::eval(&targets[i], &sources[j]))
+pub fn kernel_matrix<K: Kernel<D>, const D: usize>(
+    targets: &[[f64; D]],
+    sources: &[[f64; D]],
+) -> Mat<f64> {
+    Mat::from_fn(targets.len(), sources.len(), |i, j| {
+        K::eval(&targets[i], &sources[j])
+    })
 }
 
 /// A matrix kept either dense or as two factors `a * b` (whichever is cheaper to apply).
@@ -164,12 +175,17 @@ fn to_vec(m: faer::MatRef<f64>) -> Vec<f64> {
 }
 
 fn svd_failed(what: &str) -> Error {
-    Error::InvalidParameter { name: "operators", reason: format!("SVD of the {what} did not converge") }
+    Error::InvalidParameter {
+        name: "operators",
+        reason: format!("SVD of the {what} did not converge"),
+    }
 }
 
 /// Regularised pseudo-inverse `V S^+ U^T`, dropping singular values below `tol * s_max`.
 pub fn pseudo_inverse(m: &Mat<f64>, tol: f64) -> Result<Factored> {
-    let svd = m.thin_svd().map_err(|_| svd_failed("check-to-equivalent matrix"))?;
+    let svd = m
+        .thin_svd()
+        .map_err(|_| svd_failed("check-to-equivalent matrix"))?;
     let s = svd.S().column_vector();
     let smax = s[0];
     let rank = (0..s.nrows()).filter(|&i| s[i] > tol * smax).count().max(1);
@@ -178,10 +194,22 @@ pub fn pseudo_inverse(m: &Mat<f64>, tol: f64) -> Result<Factored> {
     let a = Mat::from_fn(rows, rank, |i, j| v[(i, j)] / s[j]);
     let b = Mat::from_fn(rank, cols, |i, j| u[(j, i)]);
     if 2 * rank * (rows + cols) < 2 * rows * cols {
-        Ok(Factored { a: to_vec(a.as_ref()), b: to_vec(b.as_ref()), rows, cols, rank })
+        Ok(Factored {
+            a: to_vec(a.as_ref()),
+            b: to_vec(b.as_ref()),
+            rows,
+            cols,
+            rank,
+        })
     } else {
         let d = &a * &b;
-        Ok(Factored { a: to_vec(d.as_ref()), b: Vec::new(), rows, cols, rank: 0 })
+        Ok(Factored {
+            a: to_vec(d.as_ref()),
+            b: Vec::new(),
+            rows,
+            cols,
+            rank: 0,
+        })
     }
 }
 
@@ -207,18 +235,28 @@ pub struct LevelSet {
 }
 
 /// Computes the operators of a level set for boxes of half-width `r`.
-pub fn level_set<K: Kernel<D>, const D: usize>(order: usize, r: f64, prm: &OperatorParams) -> Result<LevelSet> {
+pub fn level_set<K: Kernel<D>, const D: usize>(
+    order: usize,
+    r: f64,
+    prm: &OperatorParams,
+) -> Result<LevelSet> {
     let unit = unit_surface::<D>(order);
     let n = unit.len();
     let zero = [0.0; D];
     let (ai, ao) = (prm.alpha_inner, prm.alpha_outer);
 
     let uc2e_at = |r: f64| {
-        let k = kernel_matrix::<K, D>(&scaled_surface(&unit, zero, ao * r), &scaled_surface(&unit, zero, ai * r));
+        let k = kernel_matrix::<K, D>(
+            &scaled_surface(&unit, zero, ao * r),
+            &scaled_surface(&unit, zero, ai * r),
+        );
         pseudo_inverse(&k, prm.pinv_tolerance)
     };
     let dc2e_at = |r: f64| {
-        let k = kernel_matrix::<K, D>(&scaled_surface(&unit, zero, ai * r), &scaled_surface(&unit, zero, ao * r));
+        let k = kernel_matrix::<K, D>(
+            &scaled_surface(&unit, zero, ai * r),
+            &scaled_surface(&unit, zero, ao * r),
+        );
         pseudo_inverse(&k, prm.pinv_tolerance)
     };
     let uc2e = uc2e_at(r)?;
@@ -256,12 +294,20 @@ pub fn level_set<K: Kernel<D>, const D: usize>(order: usize, r: f64, prm: &Opera
         .collect();
     // fat^T = [M_1^T; M_2^T; ...] (nt n x n): its right singular vectors are the left basis.
     let fat_t = Mat::from_fn(nt * n, n, |i, j| mats[i / n][(j, i % n)]);
-    let svd_fat = fat_t.thin_svd().map_err(|_| svd_failed("stacked M2L matrices"))?;
+    let svd_fat = fat_t
+        .thin_svd()
+        .map_err(|_| svd_failed("stacked M2L matrices"))?;
     let thin = Mat::from_fn(nt * n, n, |i, j| mats[i / n][(i % n, j)]);
-    let svd_thin = thin.thin_svd().map_err(|_| svd_failed("stacked M2L matrices"))?;
+    let svd_thin = thin
+        .thin_svd()
+        .map_err(|_| svd_failed("stacked M2L matrices"))?;
     let s_fat = svd_fat.S().column_vector();
     let s_thin = svd_thin.S().column_vector();
-    let rank_of = |s: faer::ColRef<f64>| (0..s.nrows()).filter(|&i| s[i] > prm.m2l_tolerance * s[0]).count();
+    let rank_of = |s: faer::ColRef<f64>| {
+        (0..s.nrows())
+            .filter(|&i| s[i] > prm.m2l_tolerance * s[0])
+            .count()
+    };
     let k = rank_of(s_fat).max(rank_of(s_thin)).max(1);
     let u = svd_fat.V().subcols(0, k).to_owned(); // n x k
     let v = svd_thin.V().subcols(0, k).to_owned(); // n x k
@@ -310,8 +356,14 @@ impl LevelScales {
     /// (`None`: per-level sets, all scales 1).
     pub fn new(r: f64, degree: Option<i32>) -> Self {
         match degree {
-            Some(d) => Self { c2e: r.powi(-d), kernel: r.powi(d) },
-            None => Self { c2e: 1.0, kernel: 1.0 },
+            Some(d) => Self {
+                c2e: r.powi(-d),
+                kernel: r.powi(d),
+            },
+            None => Self {
+                c2e: 1.0,
+                kernel: 1.0,
+            },
         }
     }
 }

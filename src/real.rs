@@ -62,6 +62,15 @@ pub trait Real:
     fn abs(self) -> Self;
     /// True unless NaN or infinite.
     fn is_finite(self) -> bool;
+    /// `Some(s)` when `Self` is `f32`, else `None`: a safe cast used to route generic code to
+    /// the f32 SIMD microkernels.
+    fn as_f32_slice(s: &[Self]) -> Option<&[f32]>;
+    /// `Some(s)` when `Self` is `f64`, else `None`.
+    fn as_f64_slice(s: &[Self]) -> Option<&[f64]>;
+    /// `Some(s)` when `Self` is `f32`, else `None`.
+    fn as_f32_slice_mut(s: &mut [Self]) -> Option<&mut [f32]>;
+    /// `Some(s)` when `Self` is `f64`, else `None`.
+    fn as_f64_slice_mut(s: &mut [Self]) -> Option<&mut [f64]>;
 }
 
 mod sealed {
@@ -71,7 +80,7 @@ mod sealed {
 }
 
 macro_rules! impl_real {
-    ($t:ty, $p:expr) => {
+    ($t:ty, $p:expr, $some:ident, $some_mut:ident, $none:ident, $none_mut:ident, $other:ty) => {
         impl Real for $t {
             const PRECISION: Precision = $p;
             const ZERO: Self = 0.0;
@@ -101,8 +110,40 @@ macro_rules! impl_real {
             fn is_finite(self) -> bool {
                 <$t>::is_finite(self)
             }
+            #[inline(always)]
+            fn $some(s: &[Self]) -> Option<&[$t]> {
+                Some(s)
+            }
+            #[inline(always)]
+            fn $some_mut(s: &mut [Self]) -> Option<&mut [$t]> {
+                Some(s)
+            }
+            #[inline(always)]
+            fn $none(_: &[Self]) -> Option<&[$other]> {
+                None
+            }
+            #[inline(always)]
+            fn $none_mut(_: &mut [Self]) -> Option<&mut [$other]> {
+                None
+            }
         }
     };
 }
-impl_real!(f32, Precision::F32);
-impl_real!(f64, Precision::F64);
+impl_real!(
+    f32,
+    Precision::F32,
+    as_f32_slice,
+    as_f32_slice_mut,
+    as_f64_slice,
+    as_f64_slice_mut,
+    f64
+);
+impl_real!(
+    f64,
+    Precision::F64,
+    as_f64_slice,
+    as_f64_slice_mut,
+    as_f32_slice,
+    as_f32_slice_mut,
+    f32
+);

@@ -1,0 +1,284 @@
+//! P2P microkernels against the scalar f64 reference, and the direct evaluator.
+
+use oxifmm::{Error, Kernel, Laplace, Real, direct};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+
+/// Random points in `[0, 1)^D`, structure of arrays.
+fn points<T: Real, const D: usize>(rng: &mut StdRng, n: usize) -> [Vec<T>; D] {
+    std::array::from_fn(|_| {
+        (0..n)
+            .map(|_| T::from_f64(rng.random_range(0.0..1.0)))
+            .collect()
+    })
+}
+
+fn charges<T: Real>(rng: &mut StdRng, n: usize) -> Vec<T> {
+    (0..n)
+        .map(|_| T::from_f64(rng.random_range(-1.0..1.0)))
+        .collect()
+}
+
+fn refs<T, const D: usize>(v: &[Vec<T>; D]) -> [&[T]; D] {
+    std::array::from_fn(|k| v[k].as_slice())
+}
+
+/// Relative L2 error of `got` against `want` (absolute when `want` is all zero), and that every
+/// output is finite.
+fn rel_l2<T: Real>(got: &[T], want: &[T]) -> f64 {
+    assert_eq!(got.len(), want.len());
+    assert!(got.iter().all(|x| x.is_finite()), "non-finite output");
+    let (mut num, mut den) = (0.0, 0.0);
+    for (g, w) in got.iter().zip(want) {
+        num += (g.to_f64() - w.to_f64()).powi(2);
+        den += w.to_f64().powi(2);
+    }
+    if den == 0.0 {
+        num.sqrt()
+    } else {
+        (num / den).sqrt()
+    }
+}
+
+/// The microkernel output and the scalar reference output (both starting from the same
+/// non-zero values, to check accumulation), for `nt` targets and `ns` sources; with `shared`
+/// the first sources coincide with the targets.
+fn compare<K: Kernel<D>, const D: usize, T: Real>(
+    seed: u64,
+    nt: usize,
+    ns: usize,
+    shared: bool,
+    gradients: bool,
+) -> (Vec<T>, Vec<T>) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let targets = points::<T, D>(&mut rng, nt);
+    let mut sources = points::<T, D>(&mut rng, ns);
+    if shared {
+        for k in 0..D {
+            let m = nt.min(ns);
+            sources[k][..m].copy_from_slice(&targets[k][..m]);
+        }
+    }
+    let q = charges::<T>(&mut rng, ns);
+    let width = if gradients { 1 + D } else { 1 };
+    let init: Vec<T> = (0..width * nt)
+        .map(|i| T::from_f64(i as f64 * 0.25))
+        .collect();
+    let mut got = init.clone();
+    let mut want = init;
+    K::p2p(refs(&sources), &q, refs(&targets), &mut got, gradients);
+    K::p2p_scalar(refs(&sources), &q, refs(&targets), &mut want, gradients);
+    (got, want)
+}
+
+const TARGET_COUNTS: &[usize] = &[1, 3, 7, 8, 13, 16, 37];
+
+fn check_all<K: Kernel<D>, const D: usize>() {
+    let (mut worst64, mut worst32) = (0.0f64, 0.0f64);
+    for &nt in TARGET_COUNTS {
+        for ns in [1, 5, 100] {
+            for shared in [false, true] {
+                for gradients in [false, true] {
+                    let seed = (nt * 1000 + ns) as u64;
+                    let (got, want) = compare::<K, D, f64>(seed, nt, ns, shared, gradients);
+                    let e = rel_l2(&got, &want);
+                    worst64 = worst64.max(e);
+                    assert!(
+                        e <= 1e-13,
+                        "f64 D={D} nt={nt} ns={ns} shared={shared} gradients={gradients}: {e:e}"
+                    );
+                    let (got, want) = compare::<K, D, f32>(seed, nt, ns, shared, gradients);
+                    let e = rel_l2(&got, &want);
+                    worst32 = worst32.max(e);
+                    assert!(
+                        e <= 1e-5,
+                        "f32 D={D} nt={nt} ns={ns} shared={shared} gradients={gradients}: {e:e}"
+                    );
+                }
+            }
+        }
+    }
+    eprintln!("D={D}: worst relative L2 error f64 {worst64:.1e}, f32 {worst32:.1e}");
+}
+
+#[test]
+fn laplace3d_microkernels_match_reference() {
+    check_all::<Laplace, 3>();
+}
+
+#[test]
+fn laplace2d_microkernels_match_reference() {
+    check_all::<Laplace, 2>();
+}
+
+/// Per-target relative error, stricter than the L2 check, on a larger f64 case.
+#[test]
+fn f64_per_target_relative_error() {
+    for gradients in [false, true] {
+        let (got, want) = compare::<Laplace, 3, f64>(7, 37, 1000, true, gradients);
+        for (g, w) in got.iter().zip(&want) {
+            assert!((g - w).abs() <= 1e-13 * w.abs().max(1.0), "{g} vs {w}");
+        }
+        let (got, want) = compare::<Laplace, 2, f64>(8, 37, 1000, true, gradients);
+        for (g, w) in got.iter().zip(&want) {
+            assert!((g - w).abs() <= 1e-13 * w.abs().max(1.0), "{g} vs {w}");
+        }
+    }
+}
+
+/// A source on top of every target (and nothing else) contributes exactly 0, not NaN.
+fn coincident_only<K: Kernel<D>, const D: usize, T: Real>() {
+    for &nt in TARGET_COUNTS {
+        let mut rng = StdRng::seed_from_u64(nt as u64);
+        let pts = points::<T, D>(&mut rng, nt);
+        for gradients in [false, true] {
+            let width = if gradients { 1 + D } else { 1 };
+            let mut out = vec![T::ZERO; width * nt];
+            // Each target against itself alone.
+            for i in 0..nt {
+                let one: [&[T]; D] = std::array::from_fn(|k| &pts[k][i..i + 1]);
+                K::p2p(
+                    one,
+                    &[T::ONE],
+                    one,
+                    &mut out[width * i..width * (i + 1)],
+                    gradients,
+                );
+            }
+            assert!(out.iter().all(|&x| x == T::ZERO), "{out:?}");
+            // All targets against the same points as sources: finite.
+            let q = vec![T::ONE; nt];
+            let mut out = vec![T::ZERO; width * nt];
+            K::p2p(refs(&pts), &q, refs(&pts), &mut out, gradients);
+            assert!(out.iter().all(|x| x.is_finite()), "{out:?}");
+        }
+    }
+}
+
+#[test]
+fn coincident_points_contribute_zero() {
+    coincident_only::<Laplace, 3, f64>();
+    coincident_only::<Laplace, 3, f32>();
+    coincident_only::<Laplace, 2, f64>();
+    coincident_only::<Laplace, 2, f32>();
+}
+
+/// The vectorised 2D logarithm over a wide range of distances, against `f64::ln`.
+#[test]
+fn laplace2d_log_range() {
+    let xs: Vec<f64> = (-300..=300)
+        .map(|e| 1.37f64 * 10f64.powf(e as f64 / 10.0))
+        .collect();
+    let n = xs.len();
+    let zeros = vec![0.0; n];
+    let src = [&zeros[..1], &zeros[..1]];
+    let tx: Vec<f64> = xs.iter().map(|x| x.sqrt()).collect();
+    let mut out = vec![0.0; n];
+    <Laplace as Kernel<2>>::p2p(src, &[1.0], [&tx, &zeros], &mut out, false);
+    for (o, t) in out.iter().zip(&tx) {
+        let want = <Laplace as Kernel<2>>::eval(&[*t, 0.0], &[0.0, 0.0]);
+        assert!(
+            (o - want).abs() <= 4.0 * f64::EPSILON * want.abs(),
+            "{t}: {o} vs {want}"
+        );
+    }
+    let tx32: Vec<f32> = (-30..=30).map(|e| 10f32.powf(e as f32 / 10.0)).collect();
+    let z32 = vec![0.0f32; tx32.len()];
+    let mut out = vec![0.0f32; tx32.len()];
+    <Laplace as Kernel<2>>::p2p(
+        [&z32[..1], &z32[..1]],
+        &[1.0],
+        [&tx32, &z32],
+        &mut out,
+        false,
+    );
+    for (o, t) in out.iter().zip(&tx32) {
+        let want = <Laplace as Kernel<2>>::eval(&[*t as f64, 0.0], &[0.0, 0.0]);
+        assert!(
+            (*o as f64 - want).abs() <= 1e-6 * want.abs().max(1e-2),
+            "{t}: {o} vs {want}"
+        );
+    }
+}
+
+fn aos<T: Real, const D: usize>(soa: &[Vec<T>; D]) -> Vec<[T; D]> {
+    (0..soa[0].len())
+        .map(|i| std::array::from_fn(|k| soa[k][i]))
+        .collect()
+}
+
+fn direct_matches<const D: usize, T: Real>(tol: f64)
+where
+    Laplace: Kernel<D>,
+{
+    let mut rng = StdRng::seed_from_u64(42);
+    // More targets than one parallel block, not a multiple of it.
+    let (nt, ns) = (700, 300);
+    let targets = points::<T, D>(&mut rng, nt);
+    let sources = points::<T, D>(&mut rng, ns);
+    let q = charges::<T>(&mut rng, ns);
+    for gradients in [false, true] {
+        let got = direct::<Laplace, D, T>(&aos(&sources), &q, &aos(&targets), gradients).unwrap();
+        let width = if gradients { 1 + D } else { 1 };
+        let mut want = vec![T::ZERO; width * nt];
+        Laplace::p2p_scalar(refs(&sources), &q, refs(&targets), &mut want, gradients);
+        let e = rel_l2(&got, &want);
+        assert!(e <= tol, "D={D} gradients={gradients}: {e:e}");
+    }
+}
+
+#[test]
+fn direct_matches_reference() {
+    direct_matches::<3, f64>(1e-13);
+    direct_matches::<3, f32>(1e-5);
+    direct_matches::<2, f64>(1e-13);
+    direct_matches::<2, f32>(1e-5);
+}
+
+#[test]
+fn direct_rejects_bad_input() {
+    let s = [[0.0, 0.0, 0.0], [1.0, 0.0, 0.0]];
+    let q = [1.0, 2.0];
+    let t = [[0.5, 0.5, 0.5]];
+    let run = |s: &[[f64; 3]], q: &[f64], t: &[[f64; 3]]| direct::<Laplace, 3, f64>(s, q, t, false);
+    assert!(matches!(
+        run(&[], &[], &t),
+        Err(Error::Empty { what: "sources" })
+    ));
+    assert!(matches!(
+        run(&s, &q, &[]),
+        Err(Error::Empty { what: "targets" })
+    ));
+    assert!(matches!(
+        run(&s, &q[..1], &t),
+        Err(Error::LengthMismatch {
+            what: "charges",
+            expected: 2,
+            got: 1
+        })
+    ));
+    let bad_s = [[0.0, 0.0, 0.0], [1.0, f64::NAN, 0.0]];
+    assert!(matches!(
+        run(&bad_s, &q, &t),
+        Err(Error::NonFinite {
+            what: "sources",
+            index: 1
+        })
+    ));
+    let bad_t = [[0.5, 0.5, 0.5], [f64::INFINITY, 0.0, 0.0]];
+    assert!(matches!(
+        run(&s, &q, &bad_t),
+        Err(Error::NonFinite {
+            what: "targets",
+            index: 1
+        })
+    ));
+    assert!(matches!(
+        run(&s, &[1.0, f64::NEG_INFINITY], &t),
+        Err(Error::NonFinite {
+            what: "charges",
+            index: 1
+        })
+    ));
+    assert!(run(&s, &q, &t).is_ok());
+}
