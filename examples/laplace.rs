@@ -25,6 +25,8 @@ struct Args {
     cache: CacheMode,
     m2l_tol: Option<f64>,
     pinv_tol: Option<f64>,
+    alpha_inner: Option<f64>,
+    alpha_outer: Option<f64>,
 }
 
 fn parse() -> Result<Args, String> {
@@ -41,6 +43,8 @@ fn parse() -> Result<Args, String> {
         cache: CacheMode::Default,
         m2l_tol: None,
         pinv_tol: None,
+        alpha_inner: None,
+        alpha_outer: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -82,6 +86,8 @@ fn parse() -> Result<Args, String> {
                         .map_err(|e| format!("--pinv-tol: {e}"))?,
                 )
             }
+            "--alpha-inner" => a.alpha_inner = Some(val("--alpha-inner")?.parse().map_err(|e| format!("--alpha-inner: {e}"))?),
+            "--alpha-outer" => a.alpha_outer = Some(val("--alpha-outer")?.parse().map_err(|e| format!("--alpha-outer: {e}"))?),
             "--gradients" => a.gradients = true,
             "--no-cache" => a.cache = CacheMode::Off,
             "--help" | "-h" => {
@@ -133,6 +139,12 @@ where
     }
     if let Some(t) = a.pinv_tol {
         prm.pinv_tolerance = t;
+    }
+    if let Some(x) = a.alpha_inner {
+        prm.alpha_inner = x;
+    }
+    if let Some(x) = a.alpha_outer {
+        prm.alpha_outer = x;
     }
     b = b.operator_params(prm);
     let fmm = b.build()?;
