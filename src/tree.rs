@@ -499,16 +499,17 @@ impl<const D: usize> LinearTree<D> {
 fn balance<const D: usize>(by_level: &mut [Vec<u64>]) {
     let mut exists: KeySet = by_level.iter().flatten().copied().collect();
     for l in (2..by_level.len()).rev() {
+        // The parents of the colleagues of B (other than B's siblings) are exactly the
+        // colleagues of B's parent that touch B; over the 2^D siblings (all present), every
+        // colleague of the parent. So check each parent once, via its first child.
         let mut needed: Vec<u64> = by_level[l]
             .par_iter()
+            .filter(|&&raw| MortonKey::<D>::from_raw(raw).child_index() == 0)
             .flat_map_iter(|&raw| {
-                let b = MortonKey::<D>::from_raw(raw);
-                let bp = b.parent();
+                let bp = MortonKey::<D>::from_raw(raw).parent();
                 let exists = &exists;
-                b.colleagues().filter_map(move |c| {
-                    let p = c.parent();
-                    (p != bp && !exists.contains(&p.raw())).then_some(p.raw())
-                })
+                bp.colleagues()
+                    .filter_map(move |p| (!exists.contains(&p.raw())).then_some(p.raw()))
             })
             .collect();
         needed.par_sort_unstable();
