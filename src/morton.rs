@@ -81,7 +81,8 @@ static SPLIT2_LUT: [u64; 1 << LUT_BITS] = {
 /// `split3` for values below `2^20` by table look-up (no long shift/mask chain).
 #[inline(always)]
 fn split3_lut(x: u64) -> u64 {
-    SPLIT3_LUT[(x & LUT_MASK) as usize] | SPLIT3_LUT[((x >> LUT_BITS) & LUT_MASK) as usize] << (3 * LUT_BITS)
+    SPLIT3_LUT[(x & LUT_MASK) as usize]
+        | SPLIT3_LUT[((x >> LUT_BITS) & LUT_MASK) as usize] << (3 * LUT_BITS)
 }
 
 /// `split2` for values below `2^30` by table look-up.
@@ -162,9 +163,9 @@ fn interleave_finest<const D: usize>(anchor: [u64; D]) -> u64 {
 fn pdep_interleave<const D: usize>(anchor: [u64; D]) -> u64 {
     use std::arch::x86_64::_pdep_u64;
     let mut code = 0;
-    for k in 0..D {
+    for (k, &a) in anchor.iter().enumerate() {
         // SAFETY: only reached from code compiled with (or dispatched on) BMI2.
-        code |= unsafe { _pdep_u64(anchor[k], MortonKey::<D>::axis_mask(k)) };
+        code |= unsafe { _pdep_u64(a, MortonKey::<D>::axis_mask(k)) };
     }
     code
 }
@@ -178,7 +179,11 @@ pub fn encode_points_into<T: Real, const D: usize>(
     points: &[[T; D]],
     out: &mut [u64],
 ) {
-    assert_eq!(points.len(), out.len(), "encode_points_into: length mismatch");
+    assert_eq!(
+        points.len(),
+        out.len(),
+        "encode_points_into: length mismatch"
+    );
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("bmi2") {
         // SAFETY: the CPU has BMI2 (checked just above).
@@ -218,9 +223,7 @@ fn anchor_scaled<T: Real, const D: usize>(
     scale: f64,
     hi: f64,
 ) -> [u64; D] {
-    std::array::from_fn(|k| {
-        clamp_truncate((p[k].to_f64() - origin[k]) * scale, hi)
-    })
+    std::array::from_fn(|k| clamp_truncate((p[k].to_f64() - origin[k]) * scale, hi))
 }
 
 #[inline(always)]
@@ -460,7 +463,11 @@ impl<const D: usize> MortonKey<D> {
     /// Bits of the code that belong to axis `k`.
     #[inline(always)]
     fn axis_mask(k: usize) -> u64 {
-        let base = if D == 3 { 0x1249_2492_4924_9249u64 } else { 0x5555_5555_5555_5555u64 };
+        let base = if D == 3 {
+            0x1249_2492_4924_9249u64
+        } else {
+            0x5555_5555_5555_5555u64
+        };
         let used = (1u64 << (D as u32 * Self::MAX_LEVEL)) - 1;
         (base << (D - 1 - k)) & used
     }

@@ -216,7 +216,12 @@ struct Proto {
 
 /// Fills `out` (`2^D` entries) with the children's ranges of `codes` inside the parent's
 /// `range`: one partition point per child, each searching only what is left of the range.
-fn child_ranges<const D: usize>(key: MortonKey<D>, codes: &[u64], range: [u32; 2], out: &mut [[u32; 2]]) {
+fn child_ranges<const D: usize>(
+    key: MortonKey<D>,
+    codes: &[u64],
+    range: [u32; 2],
+    out: &mut [[u32; 2]],
+) {
     let slice = &codes[range[0] as usize..range[1] as usize];
     let mut start = 0usize;
     for (i, o) in out.iter_mut().enumerate() {
