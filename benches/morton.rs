@@ -19,6 +19,16 @@ fn bench(c: &mut Criterion) {
             acc
         })
     });
+    let mut out = vec![0u64; n];
+    g.bench_function("encode_points_into_3d_1thread", |b| {
+        b.iter(|| {
+            oxifmm::morton::encode_points_into(&domain, black_box(&pts), &mut out);
+            out[n / 2]
+        })
+    });
+    g.bench_function("encode_points_3d_parallel", |b| {
+        b.iter(|| oxifmm::morton::encode_points(&domain, black_box(&pts)))
+    });
     let keys: Vec<MortonKey<3>> = pts
         .iter()
         .map(|p| MortonKey::from_point(p, &domain, 8))

@@ -13,8 +13,7 @@
 
 use rayon::prelude::*;
 
-use crate::morton::MortonKey;
-use crate::tree::LinearTree;
+use crate::tree::{LinearTree, NONE};
 
 /// A compressed sparse row list: row `i` is `indices[offsets[i]..offsets[i + 1]]`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -83,19 +82,18 @@ pub struct InteractionLists {
 
 impl InteractionLists {
     /// Builds all four lists, in parallel over nodes.
+    ///
+    /// First a neighbour table, top-down from the parent's: for every node and each of the
+    /// `3^D` offsets, the same-level box there or else the deepest node containing it (always
+    /// a leaf). Then U, V and W need no key search at all; adjacency of a descendant of a
+    /// same-level neighbour is a per-direction child mask. X is W transposed.
     pub fn build<const D: usize>(tree: &LinearTree<D>) -> Self {
         let n = tree.len();
-        let u = Csr::from_rows((0..n).into_par_iter().map(|i| u_row(tree, i)).collect());
-        let v = Csr::from_rows((0..n).into_par_iter().map(|i| v_row(tree, i)).collect());
-        let w_rows: Vec<Vec<u32>> = (0..n).into_par_iter().map(|i| w_row(tree, i)).collect();
-        let mut x_rows: Vec<Vec<u32>> = vec![Vec::new(); n];
-        for (b, row) in w_rows.iter().enumerate() {
-            for &a in row {
-                x_rows[a as usize].push(b as u32);
-            }
-        }
-        let w = Csr::from_rows(w_rows);
-        let x = Csr::from_rows(x_rows);
+        let nb = Neighbours::build(tree);
+        let u = par_csr(n, |b, out| u_row(tree, &nb, b, out));
+        let v = par_csr(n, |b, out| v_row(tree, &nb, b, out));
+        let w = par_csr(n, |b, out| w_row(tree, &nb, b, out));
+        let x = transpose(&w, n);
         Self { u, v, w, x }
     }
 
@@ -105,80 +103,273 @@ impl InteractionLists {
     }
 }
 
-fn u_row<const D: usize>(tree: &LinearTree<D>, b: usize) -> Vec<u32> {
-    if !tree.is_leaf(b) {
-        return Vec::new();
-    }
-    let bk = tree.keys[b];
-    let mut row = vec![b as u32];
-    let mut stack: Vec<usize> = Vec::new();
-    for c in bk.colleagues() {
-        match tree.index_of(c) {
-            Some(ci) => stack.push(ci),
-            None => {
-                // A coarser leaf covers the colleague's region.
-                let a = tree.deepest_containing(c);
-                if tree.keys[a].is_adjacent(bk) {
-                    row.push(a as u32);
-                }
+/// Rows of a CSR built in parallel: `row(b, out)` appends row `b` to `out`. Chunks of nodes
+/// fill one buffer each (no vector per row), concatenated at the end.
+fn par_csr<F>(n: usize, row: F) -> Csr
+where
+    F: Fn(usize, &mut Vec<u32>) + Sync,
+{
+    const CHUNK: usize = 2048;
+    let parts: Vec<(Vec<u32>, Vec<u32>)> = (0..n.div_ceil(CHUNK))
+        .into_par_iter()
+        .map(|c| {
+            let range = c * CHUNK..((c + 1) * CHUNK).min(n);
+            let mut ends = Vec::with_capacity(range.len());
+            let mut data = Vec::with_capacity(range.len() * 8);
+            for b in range {
+                row(b, &mut data);
+                ends.push(data.len() as u32);
             }
-        }
+            (ends, data)
+        })
+        .collect();
+    let total: usize = parts.iter().map(|p| p.1.len()).sum();
+    let mut offsets = Vec::with_capacity(n + 1);
+    offsets.push(0u32);
+    let mut indices = Vec::with_capacity(total);
+    for (ends, data) in parts {
+        let base = indices.len() as u32;
+        offsets.extend(ends.iter().map(|&e| base + e));
+        indices.extend_from_slice(&data);
     }
-    while let Some(i) = stack.pop() {
-        if tree.is_leaf(i) {
-            row.push(i as u32);
-        } else {
-            for c in tree.children(i) {
-                if tree.keys[c].is_adjacent(bk) {
-                    stack.push(c);
-                }
-            }
-        }
-    }
-    row.sort_unstable();
-    row.dedup();
-    row
+    Csr { offsets, indices }
 }
 
-fn v_row<const D: usize>(tree: &LinearTree<D>, b: usize) -> Vec<u32> {
+/// The transpose of `w` (`n` rows): row `a` lists the `b` with `a` in row `b`, ascending.
+fn transpose(w: &Csr, n: usize) -> Csr {
+    let mut offsets = vec![0u32; n + 1];
+    for &a in &w.indices {
+        offsets[a as usize + 1] += 1;
+    }
+    for i in 0..n {
+        offsets[i + 1] += offsets[i];
+    }
+    let mut fill: Vec<u32> = offsets[..n].to_vec();
+    let mut indices = vec![0u32; w.indices.len()];
+    for b in 0..w.rows() {
+        for &a in w.row(b) {
+            indices[fill[a as usize] as usize] = b as u32;
+            fill[a as usize] += 1;
+        }
+    }
+    Csr { offsets, indices }
+}
+
+/// Per node and per offset direction (`3^D` of them, axis 0 most significant, digit
+/// `offset + 1`): the same-level box there if the tree has it, else the deepest node that
+/// contains it (a leaf), else [`NONE`] (outside the domain).
+struct Neighbours {
+    stride: usize,
+    table: Vec<u32>,
+}
+
+/// Number of offset directions `3^D`.
+const fn n_dirs(d: usize) -> usize {
+    if d == 3 { 27 } else { 9 }
+}
+
+/// Per-axis offsets (-1, 0, 1) of direction `dir`.
+#[inline(always)]
+fn dir_offsets<const D: usize>(dir: usize) -> [i32; D] {
+    let mut o = [0i32; D];
+    let mut t = dir;
+    for k in (0..D).rev() {
+        o[k] = (t % 3) as i32 - 1;
+        t /= 3;
+    }
+    o
+}
+
+/// Per-axis offsets (0, 1) of child number `c`.
+#[inline(always)]
+fn child_offsets<const D: usize>(c: usize) -> [i32; D] {
+    std::array::from_fn(|k| ((c >> (D - 1 - k)) & 1) as i32)
+}
+
+/// Bit `c` set if child `c` of the same-level box in direction `dir` touches the box (the
+/// children on the face, edge or corner that faces it). The same rule holds at every deeper
+/// level, so it drives the descent for U and W.
+#[inline(always)]
+fn facing_children<const D: usize>(dir: usize) -> u32 {
+    let o = dir_offsets::<D>(dir);
+    let mut mask = 0;
+    for c in 0..(1usize << D) {
+        let co = child_offsets::<D>(c);
+        if (0..D).all(|k| o[k] == 0 || co[k] == (o[k] < 0) as i32) {
+            mask |= 1 << c;
+        }
+    }
+    mask
+}
+
+impl Neighbours {
+    fn build<const D: usize>(tree: &LinearTree<D>) -> Self {
+        let stride = n_dirs(D);
+        let centre = stride / 2;
+        let mut table = vec![NONE; tree.len() * stride];
+        if tree.is_empty() {
+            return Self { stride, table };
+        }
+        table[centre] = 0;
+        for l in 1..tree.levels.len() {
+            let r = tree.levels[l].clone();
+            let (above, rest) = table.split_at_mut(r.start * stride);
+            let above = &*above;
+            rest[..r.len() * stride]
+                .par_chunks_mut(stride)
+                .enumerate()
+                .for_each(|(j, row)| {
+                    let b = r.start + j;
+                    let p = tree.parent[b] as usize;
+                    let o = child_offsets::<D>(tree.keys[b].child_index());
+                    let prow = &above[p * stride..(p + 1) * stride];
+                    for (dir, slot) in row.iter_mut().enumerate() {
+                        let d = dir_offsets::<D>(dir);
+                        let mut pdir = 0;
+                        let mut child = 0;
+                        for k in 0..D {
+                            let q = o[k] + d[k];
+                            pdir = pdir * 3 + (q.div_euclid(2) + 1) as usize;
+                            child = child << 1 | q.rem_euclid(2) as usize;
+                        }
+                        let pn = prow[pdir];
+                        *slot = if pn == NONE {
+                            NONE
+                        } else {
+                            let pn = pn as usize;
+                            let fc = tree.first_child[pn];
+                            if fc != NONE && tree.keys[pn].level() as usize == l - 1 {
+                                fc + child as u32
+                            } else {
+                                pn as u32
+                            }
+                        };
+                    }
+                });
+        }
+        Self { stride, table }
+    }
+
+    #[inline(always)]
+    fn row(&self, b: usize) -> &[u32] {
+        &self.table[b * self.stride..(b + 1) * self.stride]
+    }
+}
+
+fn u_row<const D: usize>(tree: &LinearTree<D>, nb: &Neighbours, b: usize, out: &mut Vec<u32>) {
+    if !tree.is_leaf(b) {
+        return;
+    }
+    let start = out.len();
+    let level = tree.keys[b].level();
+    out.push(b as u32);
+    let mut stack: Vec<u32> = Vec::new();
+    let centre = nb.stride / 2;
+    for (dir, &a) in nb.row(b).iter().enumerate() {
+        if dir == centre || a == NONE {
+            continue;
+        }
+        if tree.keys[a as usize].level() < level || tree.is_leaf(a as usize) {
+            // A coarser leaf holding the neighbour's region, or a same-level leaf.
+            out.push(a);
+            continue;
+        }
+        let mask = facing_children::<D>(dir);
+        stack.push(a);
+        while let Some(i) = stack.pop() {
+            let fc = tree.first_child[i as usize];
+            if fc == NONE {
+                out.push(i);
+                continue;
+            }
+            for c in 0..(1u32 << D) {
+                if mask >> c & 1 != 0 {
+                    stack.push(fc + c);
+                }
+            }
+        }
+    }
+    let row = &mut out[start..];
+    row.sort_unstable();
+    let mut len = 0;
+    for i in 0..row.len() {
+        if i == 0 || row[i] != row[len - 1] {
+            row[len] = row[i];
+            len += 1;
+        }
+    }
+    out.truncate(start + len);
+}
+
+fn v_row<const D: usize>(tree: &LinearTree<D>, nb: &Neighbours, b: usize, out: &mut Vec<u32>) {
     let bk = tree.keys[b];
     if bk.level() < 2 {
-        return Vec::new();
+        return;
     }
-    let mut row = Vec::new();
-    for pc in bk.parent().colleagues() {
-        let Some(pi) = tree.index_of(pc) else {
+    let p = tree.parent[b] as usize;
+    let plevel = bk.level() - 1;
+    let o = child_offsets::<D>(bk.child_index());
+    // The parent's colleagues that have children, in node (= Morton) order.
+    let mut pcs = [(0u32, 0u8); 27];
+    let mut n_pcs = 0;
+    let centre = nb.stride / 2;
+    for (dir, &pc) in nb.row(p).iter().enumerate() {
+        if dir == centre || pc == NONE {
             continue;
-        };
-        for c in tree.children(pi) {
-            if !tree.keys[c].is_adjacent(bk) {
-                row.push(c as u32);
+        }
+        if tree.keys[pc as usize].level() == plevel && !tree.is_leaf(pc as usize) {
+            pcs[n_pcs] = (pc, dir as u8);
+            n_pcs += 1;
+        }
+    }
+    let pcs = &mut pcs[..n_pcs];
+    pcs.sort_unstable();
+    for &(pc, dir) in pcs.iter() {
+        let pd = dir_offsets::<D>(dir as usize);
+        let fc = tree.first_child[pc as usize];
+        for c in 0..(1usize << D) {
+            let co = child_offsets::<D>(c);
+            // Offset from B in boxes of B's level; adjacent (or B itself) if all within 1.
+            let far = (0..D).any(|k| (2 * pd[k] + co[k] - o[k]).abs() > 1);
+            if far {
+                out.push(fc + c as u32);
             }
         }
     }
-    row.sort_unstable();
-    row
 }
 
-fn w_row<const D: usize>(tree: &LinearTree<D>, b: usize) -> Vec<u32> {
+fn w_row<const D: usize>(tree: &LinearTree<D>, nb: &Neighbours, b: usize, out: &mut Vec<u32>) {
     if !tree.is_leaf(b) {
-        return Vec::new();
+        return;
     }
-    let bk: MortonKey<D> = tree.keys[b];
-    let mut row = Vec::new();
-    let mut stack: Vec<usize> = Vec::new();
-    for c in bk.colleagues() {
-        if let Some(ci) = tree.index_of(c) {
-            stack.extend(tree.children(ci));
+    let start = out.len();
+    let level = tree.keys[b].level();
+    let mut stack: Vec<u32> = Vec::new();
+    let centre = nb.stride / 2;
+    for (dir, &a) in nb.row(b).iter().enumerate() {
+        if dir == centre || a == NONE || tree.keys[a as usize].level() != level {
+            continue;
+        }
+        let fc = tree.first_child[a as usize];
+        if fc == NONE {
+            continue;
+        }
+        let mask = facing_children::<D>(dir);
+        stack.push(fc);
+        // Stack of first-child indices: every child of a pushed node is examined.
+        while let Some(fc) = stack.pop() {
+            for c in 0..(1u32 << D) {
+                let i = fc + c;
+                if mask >> c & 1 == 0 {
+                    out.push(i);
+                } else {
+                    let g = tree.first_child[i as usize];
+                    if g != NONE {
+                        stack.push(g);
+                    }
+                }
+            }
         }
     }
-    while let Some(a) = stack.pop() {
-        if !tree.keys[a].is_adjacent(bk) {
-            row.push(a as u32);
-        } else {
-            stack.extend(tree.children(a));
-        }
-    }
-    row.sort_unstable();
-    row
+    out[start..].sort_unstable();
 }

@@ -17,6 +17,8 @@
 
 use std::marker::PhantomData;
 
+use crate::real::Real;
+
 /// Number of low bits that hold the level.
 pub const LEVEL_BITS: u32 = 5;
 const LEVEL_MASK: u64 = (1 << LEVEL_BITS) - 1;
@@ -40,7 +42,7 @@ impl<const D: usize> std::fmt::Debug for MortonKey<D> {
 }
 
 #[inline(always)]
-fn split3(x: u64) -> u64 {
+const fn split3(x: u64) -> u64 {
     let mut x = x & 0x1f_ffff;
     x = (x | x << 32) & 0x001f_0000_0000_ffff;
     x = (x | x << 16) & 0x001f_0000_ff00_00ff;
@@ -48,6 +50,47 @@ fn split3(x: u64) -> u64 {
     x = (x | x << 4) & 0x10c3_0c30_c30c_30c3;
     x = (x | x << 2) & 0x1249_2492_4924_9249;
     x
+}
+
+/// Bits per lookup-table chunk of the dilation tables.
+const LUT_BITS: u32 = 10;
+const LUT_MASK: u64 = (1 << LUT_BITS) - 1;
+
+/// `split3` of every 10-bit value (8 KiB): a 19-bit 3D anchor is two look-ups.
+static SPLIT3_LUT: [u64; 1 << LUT_BITS] = {
+    let mut t = [0u64; 1 << LUT_BITS];
+    let mut i = 0;
+    while i < t.len() {
+        t[i] = split3(i as u64);
+        i += 1;
+    }
+    t
+};
+
+/// `split2` of every 10-bit value (8 KiB): a 29-bit 2D anchor is three look-ups.
+static SPLIT2_LUT: [u64; 1 << LUT_BITS] = {
+    let mut t = [0u64; 1 << LUT_BITS];
+    let mut i = 0;
+    while i < t.len() {
+        t[i] = split2(i as u64);
+        i += 1;
+    }
+    t
+};
+
+/// `split3` for values below `2^20` by table look-up (no long shift/mask chain).
+#[inline(always)]
+fn split3_lut(x: u64) -> u64 {
+    SPLIT3_LUT[(x & LUT_MASK) as usize]
+        | SPLIT3_LUT[((x >> LUT_BITS) & LUT_MASK) as usize] << (3 * LUT_BITS)
+}
+
+/// `split2` for values below `2^30` by table look-up.
+#[inline(always)]
+fn split2_lut(x: u64) -> u64 {
+    SPLIT2_LUT[(x & LUT_MASK) as usize]
+        | SPLIT2_LUT[((x >> LUT_BITS) & LUT_MASK) as usize] << (2 * LUT_BITS)
+        | SPLIT2_LUT[((x >> (2 * LUT_BITS)) & LUT_MASK) as usize] << (4 * LUT_BITS)
 }
 
 #[inline(always)]
@@ -62,7 +105,7 @@ fn compact3(x: u64) -> u64 {
 }
 
 #[inline(always)]
-fn split2(x: u64) -> u64 {
+const fn split2(x: u64) -> u64 {
     let mut x = x & 0xffff_ffff;
     x = (x | x << 16) & 0x0000_ffff_0000_ffff;
     x = (x | x << 8) & 0x00ff_00ff_00ff_00ff;
@@ -91,6 +134,114 @@ pub fn interleave<const D: usize>(anchor: [u64; D]) -> u64 {
         split3(anchor[0]) << 2 | split3(anchor[1]) << 1 | split3(anchor[2])
     } else {
         split2(anchor[0]) << 1 | split2(anchor[1])
+    }
+}
+
+/// [`interleave`] for anchors below `2^MAX_LEVEL` (what [`Domain::finest_anchor`] returns):
+/// BMI2 `pdep` where the build enables it, else table look-ups.
+#[inline(always)]
+fn interleave_finest<const D: usize>(anchor: [u64; D]) -> u64 {
+    const { assert!(D == 2 || D == 3, "oxifmm supports D = 2 and D = 3") };
+    #[cfg(all(target_arch = "x86_64", target_feature = "bmi2"))]
+    {
+        pdep_interleave(anchor)
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "bmi2")))]
+    {
+        if D == 3 {
+            split3_lut(anchor[0]) << 2 | split3_lut(anchor[1]) << 1 | split3_lut(anchor[2])
+        } else {
+            split2_lut(anchor[0]) << 1 | split2_lut(anchor[1])
+        }
+    }
+}
+
+/// Interleave with BMI2 `pdep` (anchors below `2^MAX_LEVEL`). The caller must run on a CPU
+/// with BMI2.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn pdep_interleave<const D: usize>(anchor: [u64; D]) -> u64 {
+    use std::arch::x86_64::_pdep_u64;
+    let mut code = 0;
+    for (k, &a) in anchor.iter().enumerate() {
+        // SAFETY: only reached from code compiled with (or dispatched on) BMI2.
+        code |= unsafe { _pdep_u64(a, MortonKey::<D>::axis_mask(k)) };
+    }
+    code
+}
+
+/// Finest-level Morton codes (the [`interleave`]d [`Domain::finest_anchor`], no level bits)
+/// of `points`, written to `out` (same length) on the calling thread. Equal, point by point,
+/// to `MortonKey::from_point(p, domain, MAX_LEVEL).code()`; the scale is computed once and,
+/// on x86-64 CPUs with BMI2 (detected at run time), the bits are spread with `pdep`.
+pub fn encode_points_into<T: Real, const D: usize>(
+    domain: &Domain<D>,
+    points: &[[T; D]],
+    out: &mut [u64],
+) {
+    assert_eq!(
+        points.len(),
+        out.len(),
+        "encode_points_into: length mismatch"
+    );
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("bmi2") {
+        // SAFETY: the CPU has BMI2 (checked just above).
+        unsafe { encode_bmi2(domain, points, out) };
+        return;
+    }
+    encode_generic(domain, points, out);
+}
+
+/// Parallel [`encode_points_into`] (rayon): one finest-level code per point.
+pub fn encode_points<T: Real, const D: usize>(domain: &Domain<D>, points: &[[T; D]]) -> Vec<u64> {
+    use rayon::prelude::*;
+    let mut out = vec![0u64; points.len()];
+    const CHUNK: usize = 1 << 14;
+    out.par_chunks_mut(CHUNK)
+        .zip(points.par_chunks(CHUNK))
+        .for_each(|(o, p)| encode_points_into(domain, p, o));
+    out
+}
+
+/// `t` clamped into `[0, hi]` and truncated; NaN gives 0. Compare-and-select rather than
+/// `f64::clamp` plus a saturating cast: `maxsd`, `minsd`, `cvttsd2si` and nothing else.
+#[inline(always)]
+fn clamp_truncate(t: f64, hi: f64) -> u64 {
+    let t = if t > 0.0 { t } else { 0.0 };
+    let t = if t < hi { t } else { hi };
+    // SAFETY: `t` is finite and in `[0, hi]` with `hi < 2^29`, so it fits an i32.
+    unsafe { t.to_int_unchecked::<i32>() as u32 as u64 }
+}
+
+/// One point's finest anchor, with the scale precomputed (same arithmetic as
+/// [`Domain::finest_anchor`]).
+#[inline(always)]
+fn anchor_scaled<T: Real, const D: usize>(
+    p: &[T; D],
+    origin: &[f64; D],
+    scale: f64,
+    hi: f64,
+) -> [u64; D] {
+    std::array::from_fn(|k| clamp_truncate((p[k].to_f64() - origin[k]) * scale, hi))
+}
+
+#[inline(always)]
+fn encode_generic<T: Real, const D: usize>(domain: &Domain<D>, points: &[[T; D]], out: &mut [u64]) {
+    let n = (1u64 << MortonKey::<D>::MAX_LEVEL) as f64;
+    let scale = n / domain.width;
+    for (o, p) in out.iter_mut().zip(points) {
+        *o = interleave_finest(anchor_scaled(p, &domain.origin, scale, n - 1.0));
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "bmi2,avx2")]
+fn encode_bmi2<T: Real, const D: usize>(domain: &Domain<D>, points: &[[T; D]], out: &mut [u64]) {
+    let n = (1u64 << MortonKey::<D>::MAX_LEVEL) as f64;
+    let scale = n / domain.width;
+    for (o, p) in out.iter_mut().zip(points) {
+        *o = pdep_interleave(anchor_scaled(p, &domain.origin, scale, n - 1.0));
     }
 }
 
@@ -127,9 +278,7 @@ impl<const D: usize> Domain<D> {
         let scale = n / self.width;
         let mut a = [0u64; D];
         for k in 0..D {
-            let t = ((p[k] - self.origin[k]) * scale).clamp(0.0, n - 1.0);
-            // Via i64: one instruction on x86-64, where f64 -> u64 is a branchy sequence.
-            a[k] = t as i64 as u64;
+            a[k] = clamp_truncate((p[k] - self.origin[k]) * scale, n - 1.0);
         }
         a
     }
@@ -185,7 +334,8 @@ impl<const D: usize> MortonKey<D> {
     /// The box at `level` that contains point `p` of `domain`.
     #[inline(always)]
     pub fn from_point(p: &[f64; D], domain: &Domain<D>, level: u32) -> Self {
-        Self::from_anchor(domain.finest_anchor(p), level)
+        let code = interleave_finest(domain.finest_anchor(p)) & Self::code_mask(level);
+        Self::from_raw(code << LEVEL_BITS | level as u64)
     }
 
     #[inline(always)]

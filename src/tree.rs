@@ -214,28 +214,48 @@ struct Proto {
     t: [u32; 2],
 }
 
+/// Fills `out` (`2^D` entries) with the children's ranges of `codes` inside the parent's
+/// `range`: one partition point per child, each searching only what is left of the range.
 fn child_ranges<const D: usize>(
     key: MortonKey<D>,
     codes: &[u64],
     range: [u32; 2],
-) -> Vec<[u32; 2]> {
-    let mut out = Vec::with_capacity(1 << D);
+    out: &mut [[u32; 2]],
+) {
     let slice = &codes[range[0] as usize..range[1] as usize];
     let mut start = 0usize;
-    for i in 0..(1usize << D) {
+    for (i, o) in out.iter_mut().enumerate() {
         let c = key.child(i);
         let end_code = c.code() + c.code_span();
         let end = start + slice[start..].partition_point(|&x| x < end_code);
-        out.push([range[0] + start as u32, range[0] + end as u32]);
+        *o = [range[0] + start as u32, range[0] + end as u32];
         start = end;
     }
-    out
 }
 
-fn range_of<const D: usize>(key: MortonKey<D>, codes: &[u64]) -> [u32; 2] {
-    let lo = codes.partition_point(|&x| x < key.code());
-    let hi = codes.partition_point(|&x| x < key.code() + key.code_span());
-    [lo as u32, hi as u32]
+/// Per node, its range of the sorted `codes`: top-down, each sibling group searched within
+/// its parent's range.
+fn node_ranges<const D: usize>(
+    keys: &[MortonKey<D>],
+    levels: &[Range<usize>],
+    parent: &[u32],
+    codes: &[u64],
+) -> Vec<[u32; 2]> {
+    let nc = 1usize << D;
+    let mut ranges = vec![[0u32; 2]; keys.len()];
+    ranges[0] = [0, codes.len() as u32];
+    for r in levels.iter().skip(1) {
+        let (above, rest) = ranges.split_at_mut(r.start);
+        let above = &*above;
+        rest[..r.len()]
+            .par_chunks_mut(nc)
+            .enumerate()
+            .for_each(|(j, group)| {
+                let p = parent[r.start + j * nc] as usize;
+                child_ranges(keys[p], codes, above[p], group);
+            });
+    }
+    ranges
 }
 
 impl<const D: usize> LinearTree<D> {
@@ -294,15 +314,8 @@ impl<const D: usize> LinearTree<D> {
             },
         };
 
-        // Finest-level codes, radix-sorted.
-        let encode = |set: &[[T; D]]| -> Vec<u64> {
-            set.par_iter()
-                .map(|p| {
-                    let q: [f64; D] = std::array::from_fn(|k| p[k].to_f64());
-                    crate::morton::interleave(domain.finest_anchor(&q))
-                })
-                .collect()
-        };
+        // Finest-level codes (batch encoder), radix-sorted.
+        let encode = |set: &[[T; D]]| crate::morton::encode_points(&domain, set);
         let bits = D as u32 * max_level;
         let (scodes, source_order) = radix_sort_with_permutation(&encode(sources), bits);
         let (tcodes, target_order) = match targets {
@@ -335,8 +348,14 @@ impl<const D: usize> LinearTree<D> {
                 .filter(|n| split(n))
                 .flat_map_iter(|n| {
                     let key = MortonKey::<D>::from_raw(n.key);
-                    let sr = child_ranges(key, &scodes, n.s);
-                    let tr = child_ranges(key, &tcodes, n.t);
+                    let mut sr = [[0u32; 2]; 8];
+                    let mut tr = [[0u32; 2]; 8];
+                    child_ranges(key, &scodes, n.s, &mut sr[..1 << D]);
+                    if targets.is_some() {
+                        child_ranges(key, &tcodes, n.t, &mut tr[..1 << D]);
+                    } else {
+                        tr = sr;
+                    }
                     (0..1usize << D).map(move |i| Proto {
                         key: key.child(i).raw(),
                         s: sr[i],
@@ -365,33 +384,31 @@ impl<const D: usize> LinearTree<D> {
             keys.extend(lvl.into_iter().map(MortonKey::from_raw));
             levels.push(start..keys.len());
         }
-        let find = |key: MortonKey<D>| -> u32 {
-            let l = key.level() as usize;
-            if l >= levels.len() {
-                return NONE;
-            }
-            let r = levels[l].clone();
-            match keys[r.clone()].binary_search(&key) {
-                Ok(i) => (r.start + i) as u32,
-                Err(_) => NONE,
-            }
-        };
-        let parent: Vec<u32> = keys
-            .par_iter()
-            .map(|&k| {
-                if k.level() == 0 {
-                    NONE
-                } else {
-                    find(k.parent())
+        // Parent and first child by merging consecutive levels: the children of the
+        // internal boxes of level l - 1, in order, are the groups of 2^D of level l.
+        let nc = 1usize << D;
+        let mut parent = vec![NONE; keys.len()];
+        let mut first_child = vec![NONE; keys.len()];
+        for l in 1..levels.len() {
+            let mut pi = levels[l - 1].start;
+            for g in levels[l].clone().step_by(nc) {
+                let pk = keys[g].parent();
+                while keys[pi] != pk {
+                    pi += 1;
                 }
-            })
-            .collect();
-        let first_child: Vec<u32> = keys.par_iter().map(|&k| find(k.child(0))).collect();
+                first_child[pi] = g as u32;
+                parent[g..g + nc].fill(pi as u32);
+            }
+        }
         let leaves: Vec<u32> = (0..keys.len() as u32)
             .filter(|&i| first_child[i as usize] == NONE)
             .collect();
-        let source_ranges: Vec<[u32; 2]> = keys.par_iter().map(|&k| range_of(k, &scodes)).collect();
-        let target_ranges: Vec<[u32; 2]> = keys.par_iter().map(|&k| range_of(k, &tcodes)).collect();
+        let source_ranges = node_ranges(&keys, &levels, &parent, &scodes);
+        let target_ranges = if targets.is_some() {
+            node_ranges(&keys, &levels, &parent, &tcodes)
+        } else {
+            source_ranges.clone()
+        };
 
         Ok(Self {
             domain,
@@ -487,16 +504,17 @@ impl<const D: usize> LinearTree<D> {
 fn balance<const D: usize>(by_level: &mut [Vec<u64>]) {
     let mut exists: KeySet = by_level.iter().flatten().copied().collect();
     for l in (2..by_level.len()).rev() {
+        // The parents of the colleagues of B (other than B's siblings) are exactly the
+        // colleagues of B's parent that touch B; over the 2^D siblings (all present), every
+        // colleague of the parent. So check each parent once, via its first child.
         let mut needed: Vec<u64> = by_level[l]
             .par_iter()
+            .filter(|&&raw| MortonKey::<D>::from_raw(raw).child_index() == 0)
             .flat_map_iter(|&raw| {
-                let b = MortonKey::<D>::from_raw(raw);
-                let bp = b.parent();
+                let bp = MortonKey::<D>::from_raw(raw).parent();
                 let exists = &exists;
-                b.colleagues().filter_map(move |c| {
-                    let p = c.parent();
-                    (p != bp && !exists.contains(&p.raw())).then_some(p.raw())
-                })
+                bp.colleagues()
+                    .filter_map(move |p| (!exists.contains(&p.raw())).then_some(p.raw()))
             })
             .collect();
         needed.par_sort_unstable();

@@ -464,3 +464,40 @@ fn bad_input_is_a_typed_error() {
     ));
     assert!(Domain::<3>::new([0.0; 3], -1.0).is_err());
 }
+
+#[test]
+fn batch_encode_matches_from_point() {
+    fn check<const D: usize>() {
+        let mut rng = StdRng::seed_from_u64(11);
+        let domain = Domain::<D>::new([-0.25; D], 1.5).unwrap();
+        // Inside, on the faces, and outside (clamped) points.
+        let mut pts: Vec<[f64; D]> = (0..50_000)
+            .map(|_| std::array::from_fn(|_| rng.random_range(-0.5..1.5)))
+            .collect();
+        pts.push([-0.25; D]);
+        pts.push([1.25; D]);
+        let codes = oxifmm::morton::encode_points(&domain, &pts);
+        let mut serial = vec![0u64; pts.len()];
+        oxifmm::morton::encode_points_into(&domain, &pts, &mut serial);
+        assert_eq!(codes, serial);
+        let max = MortonKey::<D>::MAX_LEVEL;
+        for (p, &c) in pts.iter().zip(&codes) {
+            let k = MortonKey::<D>::from_point(p, &domain, max);
+            assert_eq!(k.code(), c);
+            assert_eq!(c, oxifmm::morton::interleave(domain.finest_anchor(p)));
+            let l = rng.random_range(0..=max);
+            assert_eq!(
+                MortonKey::<D>::from_point(p, &domain, l),
+                MortonKey::<D>::from_anchor(domain.finest_anchor(p), l)
+            );
+        }
+        let pf: Vec<[f32; D]> = pts.iter().map(|p| p.map(|x| x as f32)).collect();
+        let cf = oxifmm::morton::encode_points(&domain, &pf);
+        for (p, &c) in pf.iter().zip(&cf) {
+            let q = p.map(|x| x as f64);
+            assert_eq!(c, MortonKey::<D>::from_point(&q, &domain, max).code());
+        }
+    }
+    check::<2>();
+    check::<3>();
+}
