@@ -27,6 +27,7 @@ struct Args {
     pinv_tol: Option<f64>,
     alpha_inner: Option<f64>,
     alpha_outer: Option<f64>,
+    positive: bool,
 }
 
 fn parse() -> Result<Args, String> {
@@ -45,6 +46,7 @@ fn parse() -> Result<Args, String> {
         pinv_tol: None,
         alpha_inner: None,
         alpha_outer: None,
+        positive: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -89,6 +91,7 @@ fn parse() -> Result<Args, String> {
             "--alpha-inner" => a.alpha_inner = Some(val("--alpha-inner")?.parse().map_err(|e| format!("--alpha-inner: {e}"))?),
             "--alpha-outer" => a.alpha_outer = Some(val("--alpha-outer")?.parse().map_err(|e| format!("--alpha-outer: {e}"))?),
             "--gradients" => a.gradients = true,
+            "--positive" => a.positive = true,
             "--no-cache" => a.cache = CacheMode::Off,
             "--help" | "-h" => {
                 println!(
@@ -114,7 +117,11 @@ where
     oxifmm::Expansion<P, D>: oxifmm::SupportedOrder,
 {
     let points = generate::<T, D>(a.dist, a.n, 42);
-    let q = charges::<T>(a.n, 7);
+    let mut q = charges::<T>(a.n, 7);
+    if a.positive {
+        // Charges in [0, 1] instead of [-1, 1].
+        q.iter_mut().for_each(|x| *x = T::from_f64(0.5 * (x.to_f64() + 1.0)));
+    }
     println!(
         "oxifmm: Laplace {D}D, N = {}, {:?}, order {P}, {}, leaf {}, gradients {}, threads {}",
         a.n,
