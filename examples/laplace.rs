@@ -88,8 +88,20 @@ fn parse() -> Result<Args, String> {
                         .map_err(|e| format!("--pinv-tol: {e}"))?,
                 )
             }
-            "--alpha-inner" => a.alpha_inner = Some(val("--alpha-inner")?.parse().map_err(|e| format!("--alpha-inner: {e}"))?),
-            "--alpha-outer" => a.alpha_outer = Some(val("--alpha-outer")?.parse().map_err(|e| format!("--alpha-outer: {e}"))?),
+            "--alpha-inner" => {
+                a.alpha_inner = Some(
+                    val("--alpha-inner")?
+                        .parse()
+                        .map_err(|e| format!("--alpha-inner: {e}"))?,
+                )
+            }
+            "--alpha-outer" => {
+                a.alpha_outer = Some(
+                    val("--alpha-outer")?
+                        .parse()
+                        .map_err(|e| format!("--alpha-outer: {e}"))?,
+                )
+            }
             "--gradients" => a.gradients = true,
             "--positive" => a.positive = true,
             "--no-cache" => a.cache = CacheMode::Off,
@@ -120,7 +132,8 @@ where
     let mut q = charges::<T>(a.n, 7);
     if a.positive {
         // Charges in [0, 1] instead of [-1, 1].
-        q.iter_mut().for_each(|x| *x = T::from_f64(0.5 * (x.to_f64() + 1.0)));
+        q.iter_mut()
+            .for_each(|x| *x = T::from_f64(0.5 * (x.to_f64() + 1.0)));
     }
     println!(
         "oxifmm: Laplace {D}D, N = {}, {:?}, order {P}, {}, leaf {}, gradients {}, threads {}",

@@ -275,7 +275,8 @@ where
         self.cache = CacheMode::Dir(dir.into());
         self
     }
-    /// Threads for `evaluate` (default: rayon's global pool).
+    /// Threads for `evaluate` (default: rayon's global pool). `build` itself runs on the
+    /// global pool. Results are bit-identical for any thread count.
     pub fn threads(mut self, n: usize) -> Self {
         self.threads = Some(n);
         self
@@ -390,10 +391,9 @@ where
                 _k: PhantomData,
             })
         };
-        let mut fmm = match &pool {
-            Some(p) => p.install(run)?,
-            None => run()?,
-        };
+        // Built on the global pool, so the operators (and hence the results) do not depend
+        // on the thread count chosen for `evaluate`.
+        let mut fmm = run()?;
         fmm.pool = pool;
         Ok(fmm)
     }

@@ -22,7 +22,11 @@
 //! Homogeneous kernels (`K(s x, s y) = s^d K(x, y)`) need one level set, computed at `r = 1`,
 //! and per-level scalars ([`LevelScales`]); other kernels get one level set per tree level.
 
-use faer::Mat;
+use faer::diag::Diag;
+use faer::dyn_stack::{MemBuffer, MemStack};
+use faer::linalg::matmul::matmul;
+use faer::linalg::svd::{ComputeSvdVectors, svd, svd_scratch};
+use faer::{Accum, Mat, MatRef, Par};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
@@ -166,6 +170,57 @@ pub struct Factored {
     pub rank: usize,
 }
 
+/// `a * b`, sequential: operator precomputation must not depend on the thread count, so
+/// every dense kernel here runs in a fixed order (parallelism comes from independent items).
+fn mul(a: MatRef<f64>, b: MatRef<f64>) -> Mat<f64> {
+    let mut c = Mat::zeros(a.nrows(), b.ncols());
+    matmul(c.as_mut(), Accum::Replace, a, b, 1.0, Par::Seq);
+    c
+}
+
+/// Thin SVD `a = u s v^T`, sequential (see [`mul`]); `u` only when asked for.
+fn svd_seq(
+    a: MatRef<f64>,
+    want_u: bool,
+    what: &str,
+) -> Result<(Vec<f64>, Option<Mat<f64>>, Mat<f64>)> {
+    let (m, n) = a.shape();
+    let k = m.min(n);
+    let mut s = Diag::<f64>::zeros(k);
+    let mut u = if want_u {
+        Some(Mat::<f64>::zeros(m, k))
+    } else {
+        None
+    };
+    let mut v = Mat::<f64>::zeros(n, k);
+    let cu = if want_u {
+        ComputeSvdVectors::Thin
+    } else {
+        ComputeSvdVectors::No
+    };
+    let req = svd_scratch::<f64>(
+        m,
+        n,
+        cu,
+        ComputeSvdVectors::Thin,
+        Par::Seq,
+        Default::default(),
+    );
+    let mut mem = MemBuffer::new(req);
+    svd(
+        a,
+        s.as_mut(),
+        u.as_mut().map(|u| u.as_mut()),
+        Some(v.as_mut()),
+        Par::Seq,
+        MemStack::new(&mut mem),
+        Default::default(),
+    )
+    .map_err(|_| svd_failed(what))?;
+    let sv = s.column_vector();
+    Ok(((0..k).map(|i| sv[i]).collect(), u, v))
+}
+
 fn to_vec(m: faer::MatRef<f64>) -> Vec<f64> {
     let mut v = Vec::with_capacity(m.nrows() * m.ncols());
     for j in 0..m.ncols() {
@@ -185,13 +240,10 @@ fn svd_failed(what: &str) -> Error {
 
 /// Regularised pseudo-inverse `V S^+ U^T`, dropping singular values below `tol * s_max`.
 pub fn pseudo_inverse(m: &Mat<f64>, tol: f64) -> Result<Factored> {
-    let svd = m
-        .thin_svd()
-        .map_err(|_| svd_failed("check-to-equivalent matrix"))?;
-    let s = svd.S().column_vector();
+    let (s, u, v) = svd_seq(m.as_ref(), true, "check-to-equivalent matrix")?;
+    let u = u.expect("requested");
     let smax = s[0];
-    let rank = (0..s.nrows()).filter(|&i| s[i] > tol * smax).count().max(1);
-    let (u, v) = (svd.U(), svd.V());
+    let rank = s.iter().filter(|&&x| x > tol * smax).count().max(1);
     let (rows, cols) = (m.ncols(), m.nrows());
     let a = Mat::from_fn(rows, rank, |i, j| v[(i, j)] / s[j]);
     let b = Mat::from_fn(rank, cols, |i, j| u[(j, i)]);
@@ -204,7 +256,7 @@ pub fn pseudo_inverse(m: &Mat<f64>, tol: f64) -> Result<Factored> {
             rank,
         })
     } else {
-        let d = &a * &b;
+        let d = mul(a.as_ref(), b.as_ref());
         Ok(Factored {
             a: to_vec(d.as_ref()),
             b: Vec::new(),
@@ -277,7 +329,7 @@ pub fn level_set<K: Kernel<D>, const D: usize>(
     for c in 0..n_children {
         let cc = child_centre(c);
         let k_up = kernel_matrix::<K, D>(&parent_up_check, &scaled_surface(&unit, cc, ai * r));
-        let block = &uc2e_parent_dense * &k_up;
+        let block = mul(uc2e_parent_dense.as_ref(), k_up.as_ref());
         m2m[c * n * n..(c + 1) * n * n].copy_from_slice(&to_vec(block.as_ref()));
         let k_down = kernel_matrix::<K, D>(&scaled_surface(&unit, cc, ai * r), &parent_down_equiv);
         l2l[c * n * n..(c + 1) * n * n].copy_from_slice(&to_vec(k_down.as_ref()));
@@ -296,28 +348,22 @@ pub fn level_set<K: Kernel<D>, const D: usize>(
         .collect();
     // fat^T = [M_1^T; M_2^T; ...] (nt n x n): its right singular vectors are the left basis.
     let fat_t = Mat::from_fn(nt * n, n, |i, j| mats[i / n][(j, i % n)]);
-    let svd_fat = fat_t
-        .thin_svd()
-        .map_err(|_| svd_failed("stacked M2L matrices"))?;
     let thin = Mat::from_fn(nt * n, n, |i, j| mats[i / n][(i % n, j)]);
-    let svd_thin = thin
-        .thin_svd()
-        .map_err(|_| svd_failed("stacked M2L matrices"))?;
-    let s_fat = svd_fat.S().column_vector();
-    let s_thin = svd_thin.S().column_vector();
-    let rank_of = |s: faer::ColRef<f64>| {
-        (0..s.nrows())
-            .filter(|&i| s[i] > prm.m2l_tolerance * s[0])
-            .count()
-    };
-    let k = rank_of(s_fat).max(rank_of(s_thin)).max(1);
-    let u = svd_fat.V().subcols(0, k).to_owned(); // n x k
-    let v = svd_thin.V().subcols(0, k).to_owned(); // n x k
+    // The two SVDs are independent: run them side by side, each sequential.
+    let (fat, thin) = rayon::join(
+        || svd_seq(fat_t.as_ref(), false, "stacked M2L matrices"),
+        || svd_seq(thin.as_ref(), false, "stacked M2L matrices"),
+    );
+    let ((s_fat, _, v_fat), (s_thin, _, v_thin)) = (fat?, thin?);
+    let rank_of = |s: &[f64]| s.iter().filter(|&&x| x > prm.m2l_tolerance * s[0]).count();
+    let k = rank_of(&s_fat).max(rank_of(&s_thin)).max(1);
+    let u = v_fat.subcols(0, k).to_owned(); // n x k
+    let v = v_thin.subcols(0, k).to_owned(); // n x k
     let ut = u.transpose().to_owned();
     let cores: Vec<Vec<f64>> = mats
         .par_iter()
         .map(|m| {
-            let c = &ut * m * &v;
+            let c = mul(mul(ut.as_ref(), m.as_ref()).as_ref(), v.as_ref());
             to_vec(c.as_ref())
         })
         .collect();
@@ -340,7 +386,7 @@ fn dense(f: &Factored) -> Mat<f64> {
     } else {
         let a = Mat::from_fn(f.rows, f.rank, |i, j| f.a[i + j * f.rows]);
         let b = Mat::from_fn(f.rank, f.cols, |i, j| f.b[i + j * f.rank]);
-        &a * &b
+        mul(a.as_ref(), b.as_ref())
     }
 }
 
