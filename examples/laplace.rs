@@ -184,6 +184,10 @@ where
         eval.as_secs_f64()
     );
 
+    if let Some(hwm) = peak_rss_mib() {
+        println!("peak resident memory (VmHWM): {hwm:.0} MiB");
+    }
+
     // Error against the direct sum on sampled targets (f64 reference).
     let m = a.samples.min(a.n);
     let stride = (a.n / m).max(1);
@@ -231,6 +235,14 @@ where
         t0.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// Peak resident set size of this process, from /proc (Linux only).
+fn peak_rss_mib() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
 }
 
 macro_rules! dispatch {

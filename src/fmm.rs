@@ -758,6 +758,18 @@ struct M2lGroups {
 impl Plan {
     fn build<const D: usize>(tree: &LinearTree<D>, lists: &InteractionLists) -> Self {
         let ranges = chunk_ranges(tree);
+        // Transfer-vector index by linear offset in [-3, 3]^D.
+        let table: Vec<u32> = (0..7usize.pow(D as u32))
+            .map(|lin| {
+                let mut t = lin;
+                let mut off = [0i64; D];
+                for k in (0..D).rev() {
+                    off[k] = (t % 7) as i64 - 3;
+                    t /= 7;
+                }
+                transfer_index(off).map_or(u32::MAX, |i| i as u32)
+            })
+            .collect();
         let groups = ranges
             .par_iter()
             .map(|(level, r)| {
@@ -778,10 +790,12 @@ impl Plan {
                             continue;
                         }
                         let aa = tree.keys[a as usize].anchor();
-                        let off: [i64; D] =
-                            std::array::from_fn(|k| (aa[k] as i64 - ba[k] as i64) / w);
-                        let t =
-                            transfer_index(off).expect("V-list pairs are transfer vectors") as u32;
+                        let mut lin = 0usize;
+                        for k in 0..D {
+                            lin = lin * 7 + ((aa[k] as i64 - ba[k] as i64) / w + 3) as usize;
+                        }
+                        let t = table[lin];
+                        debug_assert!(t != u32::MAX, "V-list pairs are transfer vectors");
                         triples.push((t, b as u32, a));
                     }
                 }
@@ -882,9 +896,14 @@ fn build_graph<const D: usize>(
         }
         // M2L: the sources' upward.
         if id[c][m2l] != u32::MAX {
-            for &(_, a) in &plan.groups[c].pairs {
-                edges.push((id[chunk_of[a as usize] as usize][up], id[c][m2l]));
-            }
+            let mut preds: Vec<u32> = plan.groups[c]
+                .pairs
+                .iter()
+                .map(|&(_, a)| id[chunk_of[a as usize] as usize][up])
+                .collect();
+            preds.sort_unstable();
+            preds.dedup();
+            edges.extend(preds.into_iter().map(|p| (p, id[c][m2l])));
         }
         // Downward: own M2L, parents' downward.
         if id[c][down] != u32::MAX {

@@ -1,0 +1,42 @@
+//! Operator precomputation (p = 6 and 10, Laplace 3D, f64) and warm-cache load.
+use criterion::{Criterion, criterion_group, criterion_main};
+use oxifmm::operators::{OperatorParams, level_set};
+use oxifmm::points::{Distribution, generate};
+use oxifmm::{CacheMode, Fmm, Laplace};
+use std::time::Duration;
+
+fn bench(c: &mut Criterion) {
+    let mut g = c.benchmark_group("operators");
+    g.sample_size(10).warm_up_time(Duration::from_millis(100));
+    for p in [6usize, 10] {
+        g.measurement_time(Duration::from_secs(if p == 6 { 15 } else { 60 }));
+        let prm = OperatorParams::defaults(p, f64::EPSILON);
+        g.bench_function(format!("precompute_laplace3d_f64_p{p}"), |b| {
+            b.iter(|| level_set::<Laplace, 3>(p, 1.0, &prm).unwrap())
+        });
+    }
+    // Warm load: the whole build over a handful of points is dominated by opening the cache.
+    let dir = std::env::temp_dir().join("oxifmm-bench-operators");
+    let pts = generate::<f64, 3>(Distribution::Uniform, 64, 1);
+    g.measurement_time(Duration::from_secs(5));
+    macro_rules! warm {
+        ($p:literal) => {
+            let build = || {
+                Fmm::<Laplace, $p>::builder()
+                    .sources(&pts)
+                    .max_points_per_leaf(100)
+                    .cache(CacheMode::Dir(dir.clone()))
+                    .build()
+                    .unwrap()
+            };
+            build();
+            g.bench_function(concat!("warm_load_p", $p), |b| b.iter(build));
+        };
+    }
+    warm!(6);
+    warm!(10);
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
