@@ -9,7 +9,7 @@
 use std::time::Instant;
 
 use oxifmm::points::{Distribution, charges, generate};
-use oxifmm::{CacheMode, Fmm, Kernel, Laplace, Real};
+use oxifmm::{CacheMode, Fmm, Kernel, Laplace, M2l, Real};
 use rayon::prelude::*;
 
 struct Args {
@@ -28,6 +28,7 @@ struct Args {
     alpha_inner: Option<f64>,
     alpha_outer: Option<f64>,
     positive: bool,
+    m2l: M2l,
 }
 
 fn parse() -> Result<Args, String> {
@@ -47,6 +48,7 @@ fn parse() -> Result<Args, String> {
         alpha_inner: None,
         alpha_outer: None,
         positive: false,
+        m2l: M2l::Auto,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -104,6 +106,16 @@ fn parse() -> Result<Args, String> {
             }
             "--gradients" => a.gradients = true,
             "--positive" => a.positive = true,
+            "--m2l" => {
+                a.m2l = match val("--m2l")?.as_str() {
+                    "svd" => M2l::Svd,
+                    "fft" => M2l::Fft,
+                    "auto" => M2l::Auto,
+                    other => {
+                        return Err(format!("--m2l: unknown backend `{other}` (svd, fft, auto)"));
+                    }
+                }
+            }
             "--no-cache" => a.cache = CacheMode::Off,
             "--help" | "-h" => {
                 println!(
@@ -149,7 +161,8 @@ where
         .sources(&points)
         .max_points_per_leaf(a.leaf)
         .gradients(a.gradients)
-        .cache(a.cache.clone());
+        .cache(a.cache.clone())
+        .m2l(a.m2l);
     if let Some(t) = a.threads {
         b = b.threads(t);
     }

@@ -37,6 +37,30 @@ pub enum CacheMode {
     Off,
 }
 
+/// The M2L backend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum M2l {
+    /// SVD-compressed M2L applied as one GEMM per transfer vector and task (2D and 3D).
+    Svd,
+    /// FFT-based M2L: Hadamard products in the frequency domain between sibling groups
+    /// (3D only).
+    Fft,
+    /// Per (dimension, precision, order) from the benchmark table in the README:
+    /// FFT in 3D, except f32 at orders <= 4; SVD in 2D.
+    Auto,
+}
+
+impl M2l {
+    /// The backend `Auto` resolves to.
+    pub fn resolve(self, dim: usize, single: bool, order: usize) -> M2l {
+        match self {
+            M2l::Auto if dim == 3 && !(single && order <= 4) => M2l::Fft,
+            M2l::Auto => M2l::Svd,
+            other => other,
+        }
+    }
+}
+
 /// Builder for [`Fmm`]; see [`Fmm::builder`].
 pub struct FmmBuilder<'a, K, const ORDER: usize, const D: usize, T> {
     sources: Option<&'a [[T; D]]>,
@@ -47,6 +71,7 @@ pub struct FmmBuilder<'a, K, const ORDER: usize, const D: usize, T> {
     cache: CacheMode,
     threads: Option<usize>,
     params: Option<OperatorParams>,
+    m2l: M2l,
     _k: PhantomData<K>,
 }
 
@@ -80,6 +105,7 @@ pub struct Fmm<K, const ORDER: usize, const D: usize = 3, T: Real = f64> {
     sources: [Vec<T>; D],
     targets: [Vec<T>; D],
     gradients: bool,
+    m2l: M2l,
     work: Mutex<Workspace<T>>,
     pool: Option<rayon::ThreadPool>,
     build_report: BuildReport,
@@ -119,7 +145,9 @@ pub struct BuildReport {
     pub tasks: usize,
     /// Number of edges in the graph.
     pub edges: usize,
-    /// M2L rank (per level set; one entry for homogeneous kernels).
+    /// The M2L backend in use.
+    pub m2l: M2l,
+    /// M2L rank of the SVD backend (per level set; one entry for homogeneous kernels).
     pub m2l_rank: Vec<usize>,
     /// Bytes held by the tree.
     pub tree_bytes: usize,
@@ -152,6 +180,12 @@ const T_P2P: usize = 5;
 const T_M2P: usize = 6;
 const T_P2L: usize = 7;
 
+impl Default for M2l {
+    fn default() -> Self {
+        M2l::Auto
+    }
+}
+
 impl std::fmt::Display for BuildReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mib = |b: usize| b as f64 / (1 << 20) as f64;
@@ -166,9 +200,10 @@ impl std::fmt::Display for BuildReport {
         writeln!(f, "lists      {:>9.3} ms", ms(self.lists))?;
         writeln!(
             f,
-            "operators  {:>9.3} ms  ({}; M2L rank {:?})",
+            "operators  {:>9.3} ms  ({}; M2L {:?}, SVD rank {:?})",
             ms(self.operators),
             self.cache,
+            self.m2l,
             self.m2l_rank
         )?;
         writeln!(
@@ -231,6 +266,7 @@ where
             cache: CacheMode::Default,
             threads: None,
             params: None,
+            m2l: M2l::Auto,
             _k: PhantomData,
         }
     }
@@ -281,6 +317,11 @@ where
         self.threads = Some(n);
         self
     }
+    /// The M2L backend (default [`M2l::Auto`]).
+    pub fn m2l(mut self, backend: M2l) -> Self {
+        self.m2l = backend;
+        self
+    }
     /// Surface radii and tolerances (default: [`OperatorParams::defaults`]).
     pub fn operator_params(mut self, p: OperatorParams) -> Self {
         self.params = Some(p);
@@ -318,6 +359,13 @@ where
                 reason: "need 0 < alpha_inner < alpha_outer".into(),
             });
         }
+        let m2l = self.m2l.resolve(D, T::PRECISION == Precision::F32, ORDER);
+        if m2l == M2l::Fft && D != 3 {
+            return Err(Error::InvalidParameter {
+                name: "m2l",
+                reason: "the FFT M2L is implemented in 3D only".into(),
+            });
+        }
         let run = || -> Result<Fmm<K, ORDER, D, T>> {
             let mut report = BuildReport::default();
             let t0 = Instant::now();
@@ -336,7 +384,7 @@ where
             report.operators = t0.elapsed();
             report.cache = cache_note;
             let t0 = Instant::now();
-            let plan = Plan::build(&tree, &lists);
+            let plan = Plan::build(&tree, &lists, m2l);
             let graph = build_graph(&tree, &lists, &plan);
             report.graph = t0.elapsed();
 
@@ -346,13 +394,13 @@ where
             let src = soa(sources, &tree.source_order);
             let tgt = soa(self.targets.unwrap_or(sources), &tree.target_order);
             let n = ops.n;
-            let k = ops.max_rank;
+            let k = if m2l == M2l::Fft { n } else { ops.max_rank };
             let nodes = tree.len();
             let n_out = if self.gradients { 1 + D } else { 1 };
             let work = Workspace {
                 charges: vec![T::ZERO; tree.source_order.len()],
                 up_equiv: vec![T::ZERO; nodes * n],
-                up_hat: vec![T::ZERO; nodes * k],
+                up_hat: vec![T::ZERO; if m2l == M2l::Fft { 0 } else { nodes * k }],
                 down_hat: vec![T::ZERO; nodes * k],
                 down_equiv: vec![T::ZERO; nodes * n],
                 out: vec![T::ZERO; tree.target_order.len() * n_out],
@@ -364,6 +412,7 @@ where
             report.tasks = graph.len();
             report.edges = graph.edges();
             report.m2l_rank = ops.sets.iter().map(|s| s.m2l_rank).collect();
+            report.m2l = m2l;
             report.tree_bytes = tree.bytes();
             report.lists_bytes = lists.bytes() + plan.bytes();
             report.operator_bytes = ops.bytes();
@@ -386,6 +435,7 @@ where
                 gradients: self.gradients,
                 work: Mutex::new(work),
                 pool: None,
+                m2l,
                 build_report: report,
                 last: Mutex::new(None),
                 _k: PhantomData,
@@ -463,6 +513,11 @@ struct Operators<T> {
     max_rank: usize,
     alpha_inner: f64,
     alpha_outer: f64,
+    /// FFT M2L (3D): grid, twiddles in T, and the (parent offset, child pair) table.
+    fft_grid: Option<crate::fft::FftGrid>,
+    tw_cos: Vec<T>,
+    tw_sin: Vec<T>,
+    pair_table: Vec<u32>,
 }
 
 enum Store<T> {
@@ -491,6 +546,8 @@ struct SetView<'a, T> {
     m2l_vt: &'a [T],
     m2l_cores: &'a [T],
     k: usize,
+    fft_re: &'a [T],
+    fft_im: &'a [T],
 }
 
 const SET_ARRAYS: [&str; 9] = [
@@ -579,11 +636,23 @@ impl<T: Real> Operators<T> {
                 .iter()
                 .map(|&r| level_set::<K, D>(order, r, prm))
                 .collect::<Result<_>>()?;
-            Ok(sets
+            let mut arrays: Vec<(String, Vec<usize>, Vec<T>)> = sets
                 .iter()
                 .enumerate()
                 .flat_map(|(s, ls)| set_arrays::<T>(s, ls, n))
-                .collect())
+                .collect();
+            if D == 3 {
+                let conv = |v: &[f64]| -> Vec<T> { v.iter().map(|&x| T::from_f64(x)).collect() };
+                for (s, &r) in set_radii.iter().enumerate() {
+                    let (re, im) =
+                        crate::fft::transfer_functions::<K, D>(order, r, prm.alpha_inner);
+                    let nt = crate::operators::transfer_vectors::<D>().len();
+                    let nf = re.len() / nt;
+                    arrays.push((format!("s{s}.fft_re"), vec![nf, nt], conv(&re)));
+                    arrays.push((format!("s{s}.fft_im"), vec![nf, nt], conv(&im)));
+                }
+            }
+            Ok(arrays)
         };
         let cacheable = homogeneous.is_some() && *mode != CacheMode::Off;
         let (store, note) = if cacheable {
@@ -599,7 +668,11 @@ impl<T: Real> Operators<T> {
                 alpha_inner: prm.alpha_inner,
                 alpha_outer: prm.alpha_outer,
                 tolerance: prm.m2l_tolerance,
-                extra: vec![("pinv_tolerance".into(), prm.pinv_tolerance)],
+                extra: vec![
+                    ("pinv_tolerance".into(), prm.pinv_tolerance),
+                    // 2: FFT transfer functions added.
+                    ("operator_set_version".into(), 2.0),
+                ],
             };
             let path = dir.join(params.file_name());
             let (cache, outcome) = crate::cache::load_or_create(&path, &params, || {
@@ -653,7 +726,19 @@ impl<T: Real> Operators<T> {
             max_rank: 0,
             alpha_inner: prm.alpha_inner,
             alpha_outer: prm.alpha_outer,
+            fft_grid: None,
+            tw_cos: Vec::new(),
+            tw_sin: Vec::new(),
+            pair_table: Vec::new(),
         };
+        if D == 3 {
+            let g = crate::fft::FftGrid::new(order);
+            let (c, s) = g.twiddles::<T>();
+            ops.tw_cos = c;
+            ops.tw_sin = s;
+            ops.fft_grid = Some(g);
+            ops.pair_table = crate::fft::child_pair_table();
+        }
         for s in 0..n_sets {
             let a = ops.array(&format!("s{s}.uc2e_a"))?.len();
             let d = ops.array(&format!("s{s}.dc2e_a"))?.len();
@@ -720,6 +805,8 @@ impl<T: Real> Operators<T> {
                     m2l_vt: g("m2l_vt"),
                     m2l_cores: g("m2l_cores"),
                     k: info.m2l_rank,
+                    fft_re: self.array(&format!("s{s}.fft_re")).unwrap_or(&[]),
+                    fft_im: self.array(&format!("s{s}.fft_im")).unwrap_or(&[]),
                 }
             })
             .collect()
@@ -739,8 +826,21 @@ impl<T: Real> Operators<T> {
 /// Precomputed M2L work: per M2L task, the (target, source) pairs grouped by transfer vector.
 #[derive(Default)]
 struct Plan {
-    /// Per node range task (indexed like `m2l_task_of`), rows of transfer-vector groups.
+    /// SVD backend: per chunk, the (target, source) pairs grouped by transfer vector.
     groups: Vec<M2lGroups>,
+    /// FFT backend: per chunk, target parents and their source parents.
+    fft: Vec<FftChunk>,
+}
+
+/// The FFT M2L work of one chunk (whole sibling groups of one level).
+#[derive(Default)]
+struct FftChunk {
+    /// Parent of each sibling group in the chunk.
+    tparents: Vec<u32>,
+    /// Distinct source parents (internal neighbours of the target parents with sources).
+    sparents: Vec<u32>,
+    /// `tparents.len() x 27`: local index into `sparents` per parent offset, or `u32::MAX`.
+    slots: Vec<u32>,
 }
 
 #[derive(Default)]
@@ -756,7 +856,10 @@ struct M2lGroups {
 }
 
 impl Plan {
-    fn build<const D: usize>(tree: &LinearTree<D>, lists: &InteractionLists) -> Self {
+    fn build<const D: usize>(tree: &LinearTree<D>, lists: &InteractionLists, m2l: M2l) -> Self {
+        if m2l == M2l::Fft {
+            return Self::build_fft(tree);
+        }
         let ranges = chunk_ranges(tree);
         // Transfer-vector index by linear offset in [-3, 3]^D.
         let table: Vec<u32> = (0..7usize.pow(D as u32))
@@ -818,14 +921,72 @@ impl Plan {
                 g
             })
             .collect();
-        Plan { groups }
+        Plan {
+            groups,
+            fft: Vec::new(),
+        }
+    }
+
+    fn build_fft<const D: usize>(tree: &LinearTree<D>) -> Self {
+        let fft = chunk_ranges(tree)
+            .par_iter()
+            .map(|(level, r)| {
+                let mut ch = FftChunk::default();
+                if *level < 2 {
+                    return ch;
+                }
+                let n_children = 1u32 << D;
+                let mut s = r.start;
+                while s < r.end {
+                    let p = tree.parent[s as usize];
+                    ch.tparents.push(p);
+                    let pk = tree.keys[p as usize];
+                    for ti in 0..3usize.pow(D as u32) {
+                        let mut off = [0i64; D];
+                        let mut t = ti;
+                        for k in (0..D).rev() {
+                            off[k] = (t % 3) as i64 - 1;
+                            t /= 3;
+                        }
+                        let slot = if off.iter().all(|&o| o == 0) {
+                            None
+                        } else {
+                            pk.neighbour(off)
+                                .and_then(|nk| tree.index_of(nk))
+                                .filter(|&i| !tree.is_leaf(i) && !tree.sources(i).is_empty())
+                        };
+                        ch.slots.push(match slot {
+                            Some(i) => match ch.sparents.iter().position(|&x| x == i as u32) {
+                                Some(local) => local as u32,
+                                None => {
+                                    ch.sparents.push(i as u32);
+                                    (ch.sparents.len() - 1) as u32
+                                }
+                            },
+                            None => u32::MAX,
+                        });
+                    }
+                    s += n_children;
+                }
+                ch
+            })
+            .collect();
+        Plan {
+            groups: Vec::new(),
+            fft,
+        }
     }
 
     fn bytes(&self) -> usize {
         self.groups
             .iter()
             .map(|g| g.t.len() * 4 + g.offsets.len() * 4 + g.pairs.len() * 8)
-            .sum()
+            .sum::<usize>()
+            + self
+                .fft
+                .iter()
+                .map(|c| 4 * (c.tparents.len() + c.sparents.len() + c.slots.len()))
+                .sum::<usize>()
     }
 }
 
@@ -896,11 +1057,21 @@ fn build_graph<const D: usize>(
         }
         // M2L: the sources' upward.
         if id[c][m2l] != u32::MAX {
-            let mut preds: Vec<u32> = plan.groups[c]
-                .pairs
-                .iter()
-                .map(|&(_, a)| id[chunk_of[a as usize] as usize][up])
-                .collect();
+            let mut preds: Vec<u32> = match plan.groups.get(c) {
+                Some(g) => g
+                    .pairs
+                    .iter()
+                    .map(|&(_, a)| id[chunk_of[a as usize] as usize][up])
+                    .collect(),
+                None => plan.fft[c]
+                    .sparents
+                    .iter()
+                    .flat_map(|&sp| {
+                        tree.children(sp as usize)
+                            .map(|ch| id[chunk_of[ch] as usize][up])
+                    })
+                    .collect(),
+            };
             preds.sort_unstable();
             preds.dedup();
             edges.extend(preds.into_iter().map(|p| (p, id[c][m2l])));
@@ -951,8 +1122,99 @@ struct Ctx<'a, K, const D: usize, T> {
     out: Shared<T>,
     n_out: usize,
     gradients: bool,
+    m2l: M2l,
+    /// Stride of `down_hat` per node: the SVD rank, or `n` (check potentials) for the FFT.
+    hat_stride: usize,
     times: [AtomicU64; 8],
     _k: PhantomData<K>,
+}
+
+/// The Hadamard products of one FFT M2L task, run through pulp's runtime dispatch so that the
+/// plain loops below are compiled (and auto-vectorised) for the machine's widest SIMD.
+struct Hadamard<'a, T> {
+    accum: &'a mut [T],
+    spec: &'a [T],
+    m: &'a mut [T],
+    fft_re: &'a [T],
+    fft_im: &'a [T],
+    nt: usize,
+    nf: usize,
+    slots: &'a [u32],
+    used: &'a [bool],
+    pair_table: &'a [u32],
+}
+
+impl<T: Real> pulp::WithSimd for Hadamard<'_, T> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) -> Self::Output {
+        let Hadamard {
+            accum,
+            spec,
+            m,
+            fft_re,
+            fft_im,
+            nt,
+            nf,
+            slots,
+            used,
+            pair_table,
+        } = self;
+        let ntp = slots.len() / 27;
+        for f in 0..nf {
+            let gre = &fft_re[f * nt..(f + 1) * nt];
+            let gim = &fft_im[f * nt..(f + 1) * nt];
+            // The 8 x 8 blocks of this frequency for every parent offset in use.
+            for ti in 0..27 {
+                if !used[ti] {
+                    continue;
+                }
+                for p in 0..64 {
+                    let t = pair_table[ti * 64 + p];
+                    let (sc, tc) = (p / 8, p % 8);
+                    let (vr, vi) = if t == u32::MAX {
+                        (T::ZERO, T::ZERO)
+                    } else {
+                        (gre[t as usize], gim[t as usize])
+                    };
+                    m[ti * 128 + sc * 16 + tc] = vr;
+                    m[ti * 128 + sc * 16 + 8 + tc] = vi;
+                }
+            }
+            for tp in 0..ntp {
+                let a: &mut [T; 16] = (&mut accum[(tp * nf + f) * 16..(tp * nf + f + 1) * 16])
+                    .try_into()
+                    .unwrap();
+                for ti in 0..27 {
+                    let sp = slots[tp * 27 + ti];
+                    if sp == u32::MAX {
+                        continue;
+                    }
+                    let q: &[T; 16] = (&spec
+                        [(sp as usize * nf + f) * 16..(sp as usize * nf + f + 1) * 16])
+                        .try_into()
+                        .unwrap();
+                    let mt: &[T; 128] = (&m[ti * 128..(ti + 1) * 128]).try_into().unwrap();
+                    hadamard8(a, mt, q);
+                }
+            }
+        }
+    }
+}
+
+/// One parent pair at one frequency: `a[tc] += sum_sc m[sc][tc] q[sc]` in complex arithmetic,
+/// real parts in `[0..8]`, imaginary parts in `[8..16]`; target children in lanes.
+#[inline(always)]
+fn hadamard8<T: Real>(a: &mut [T; 16], m: &[T; 128], q: &[T; 16]) {
+    for sc in 0..8 {
+        let (qr, qi) = (q[sc], q[8 + sc]);
+        for tc in 0..8 {
+            let (mr, mi) = (m[sc * 16 + tc], m[sc * 16 + 8 + tc]);
+            a[tc] += mr * qr - mi * qi;
+            a[8 + tc] += mr * qi + mi * qr;
+        }
+    }
 }
 
 /// Accumulates time into a slot of a local timer array.
@@ -1030,6 +1292,7 @@ impl<K: Kernel<D>, const D: usize, T: Real> Ctx<'_, K, D, T> {
         match task.op {
             Op::P2p => self.p2p(task, &mut acc),
             Op::Upward => self.upward(task, &mut acc),
+            Op::M2l if self.m2l == M2l::Fft => self.m2l_fft(task, &mut acc),
             Op::M2l => self.m2l(task, &mut acc),
             Op::Downward => self.downward(task, &mut acc),
             Op::Evaluate => self.evaluate_leaves(task, &mut acc),
@@ -1125,6 +1388,9 @@ impl<K: Kernel<D>, const D: usize, T: Real> Ctx<'_, K, D, T> {
                 clock.lap(acc, T_M2M);
             }
         }
+        if self.m2l == M2l::Fft {
+            return;
+        }
         // Compressed multipoles for M2L: up_hat = Vt * up_equiv over the whole range.
         let k = set.k;
         let kmax = self.ops.max_rank;
@@ -1189,6 +1455,89 @@ impl<K: Kernel<D>, const D: usize, T: Real> Ctx<'_, K, D, T> {
         clock.lap(acc, T_M2L);
     }
 
+    fn m2l_fft(&self, task: &Task, acc: &mut [u64; 8]) {
+        let c = self.chunk_index(task);
+        let plan = &self.plan.fft[c];
+        let g = self.ops.fft_grid.as_ref().expect("FFT operators in 3D");
+        let nf = g.nfreq;
+        let n = self.ops.n;
+        let level = task.level as usize;
+        let set = &self.views[self.ops.set_of_level[level]];
+        let nt = set.fft_re.len() / nf;
+        let scale = T::from_f64(self.ops.scales[level].kernel);
+        let tw = crate::fft::Twiddles {
+            cos: &self.ops.tw_cos,
+            sin: &self.ops.tw_sin,
+        };
+        let r = task.nodes.start as usize..task.nodes.end as usize;
+        let mut clock = Clock::start();
+        // SAFETY: this task is the only writer of down_hat (stride n here) for its range.
+        let dst = unsafe { self.down_hat.get_mut(r.start * n..r.end * n) };
+        dst.fill(T::ZERO);
+        let ns = plan.sparents.len();
+        let ntp = plan.tparents.len();
+        let mut scratch = vec![T::ZERO; g.scratch_len()];
+        let mut re = vec![T::ZERO; nf];
+        let mut im = vec![T::ZERO; nf];
+        // Source spectra, [source parent][frequency][re 8 | im 8] (children in lanes).
+        let mut spec = vec![T::ZERO; ns * nf * 16];
+        for (li, &sp) in plan.sparents.iter().enumerate() {
+            for (sc, b) in self.tree.children(sp as usize).enumerate() {
+                if self.tree.sources(b).is_empty() {
+                    continue;
+                }
+                // SAFETY: the source children's upward tasks are predecessors.
+                let eq = unsafe { self.up_equiv.get(b * n..(b + 1) * n) };
+                crate::fft::forward(g, &tw, eq, &mut re, &mut im, &mut scratch);
+                for f in 0..nf {
+                    spec[(li * nf + f) * 16 + sc] = re[f];
+                    spec[(li * nf + f) * 16 + 8 + sc] = im[f];
+                }
+            }
+        }
+        // Hadamard products, frequency by frequency: acc[tp][f][tc] += M[T][f][sc][tc] q[sp][f][sc].
+        let mut accum = vec![T::ZERO; ntp * nf * 16];
+        let mut m = vec![T::ZERO; 27 * 128];
+        let used: Vec<bool> = (0..27)
+            .map(|ti| (0..ntp).any(|tp| plan.slots[tp * 27 + ti] != u32::MAX))
+            .collect();
+        pulp::Arch::new().dispatch(Hadamard {
+            accum: &mut accum,
+            spec: &spec,
+            m: &mut m,
+            fft_re: set.fft_re,
+            fft_im: set.fft_im,
+            nt,
+            nf,
+            slots: &plan.slots,
+            used: &used,
+            pair_table: &self.ops.pair_table,
+        });
+        // Back to check potentials, one target child at a time.
+        for (tp, &p) in plan.tparents.iter().enumerate() {
+            for (tc, b) in self.tree.children(p as usize).enumerate() {
+                if self.tree.targets(b).is_empty() {
+                    continue;
+                }
+                for f in 0..nf {
+                    re[f] = accum[(tp * nf + f) * 16 + tc];
+                    im[f] = accum[(tp * nf + f) * 16 + 8 + tc];
+                }
+                let off = (b - r.start) * n;
+                crate::fft::inverse(
+                    g,
+                    &tw,
+                    &re,
+                    &im,
+                    &mut dst[off..off + n],
+                    scale,
+                    &mut scratch,
+                );
+            }
+        }
+        clock.lap(acc, T_M2L);
+    }
+
     fn chunk_index(&self, task: &Task) -> usize {
         // Chunks are laid out level by level; find the chunk that starts at this task's node.
         let mut c = 0;
@@ -1203,30 +1552,35 @@ impl<K: Kernel<D>, const D: usize, T: Real> Ctx<'_, K, D, T> {
         let level = task.level as usize;
         let set = &self.views[self.ops.set_of_level[level]];
         let scale = self.ops.scales[level];
-        let kmax = self.ops.max_rank;
         let r = task.nodes.start as usize..task.nodes.end as usize;
         let m = r.len();
         let mut check = vec![T::ZERO; n * m];
         let mut surf = vec![T::ZERO; D * n];
         let mut tmp = vec![T::ZERO; n * m];
         let mut clock = Clock::start();
-        // M2L expansion: check = scale * U * down_hat over the range.
+        // M2L expansion: check = scale * U * down_hat over the range (SVD), or the check
+        // potentials the FFT M2L wrote.
+        let kmax = self.hat_stride;
         // SAFETY: down_hat of this range was written by this chunk's M2L task (predecessor).
         let hat = unsafe { self.down_hat.get(r.start * kmax..r.end * kmax) };
-        let hat = Mat {
-            data: hat,
-            rows: set.k,
-            cols: m,
-            ld: kmax,
-        };
-        gemm(
-            &mut check,
-            n,
-            Mat::new(set.m2l_u, n, set.k),
-            hat,
-            T::from_f64(scale.kernel),
-            false,
-        );
+        if self.m2l == M2l::Fft {
+            check.copy_from_slice(hat);
+        } else {
+            let hat = Mat {
+                data: hat,
+                rows: set.k,
+                cols: m,
+                ld: kmax,
+            };
+            gemm(
+                &mut check,
+                n,
+                Mat::new(set.m2l_u, n, set.k),
+                hat,
+                T::from_f64(scale.kernel),
+                false,
+            );
+        }
         clock.lap(acc, T_M2L);
         for (j, b) in r.clone().enumerate() {
             if self.tree.targets(b).is_empty() {
@@ -1364,6 +1718,12 @@ where
             out: Shared::new(&mut work.out),
             n_out,
             gradients: self.gradients,
+            m2l: self.m2l,
+            hat_stride: if self.m2l == M2l::Fft {
+                self.ops.n
+            } else {
+                self.ops.max_rank
+            },
             times: Default::default(),
             _k: PhantomData,
         };

@@ -6,6 +6,7 @@
 pub mod cache;
 pub mod direct;
 pub mod error;
+pub mod fft;
 pub mod fmm;
 pub mod graph;
 pub mod kernel;
@@ -23,7 +24,7 @@ pub mod tree;
 pub use cache::{CacheOutcome, CacheParams, OperatorCache};
 pub use direct::direct;
 pub use error::{Error, Result};
-pub use fmm::{BuildReport, CacheMode, EvalReport, Fmm, FmmBuilder, FmmOutput};
+pub use fmm::{BuildReport, CacheMode, EvalReport, Fmm, FmmBuilder, FmmOutput, M2l};
 pub use kernel::{Kernel, Laplace};
 pub use lists::{Csr, InteractionLists};
 pub use morton::{Domain, MortonKey};
