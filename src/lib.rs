@@ -8,6 +8,7 @@ pub mod direct;
 pub mod error;
 pub mod fmm;
 pub mod graph;
+pub mod io;
 pub mod kernel;
 mod linalg;
 pub mod lists;
