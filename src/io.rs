@@ -550,7 +550,20 @@ fn write_bundle(
             write_temp(&bundle_file(prefix, name), &encode_npy(shape, dtype, data))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    temps.into_iter().try_for_each(Temp::commit)
+    // A rename can still fail (say, a directory holds the name): then the files this call
+    // already renamed into place are removed again, so no incomplete bundle remains.
+    let mut done: Vec<PathBuf> = Vec::with_capacity(temps.len());
+    for t in temps {
+        let dest = t.dest.clone();
+        if let Err(e) = t.commit() {
+            for d in &done {
+                let _ = fs::remove_file(d);
+            }
+            return Err(e);
+        }
+        done.push(dest);
+    }
+    Ok(())
 }
 
 /// Writes results (for `oxifmm run`).
@@ -776,14 +789,19 @@ mod tests {
         }
     }
 
+    fn find(hay: &[u8], needle: &str) -> usize {
+        hay.windows(needle.len())
+            .position(|w| w == needle.as_bytes())
+            .unwrap()
+    }
+
     #[test]
     fn npy_rejects_bad_headers() {
         let ok = encode_npy(&[2], Dtype::F64, &[1.0, 2.0]);
-        let s = String::from_utf8_lossy(&ok).into_owned();
         let p = Path::new("x.npy");
         let swap = |a: &str, b: &str| {
             let mut v = ok.clone();
-            let i = s.find(a).unwrap();
+            let i = find(&v, a);
             v[i..i + a.len()].copy_from_slice(b.as_bytes());
             decode_npy(&v, p).unwrap_err().to_string()
         };
