@@ -825,7 +825,7 @@ mod tests {
     fn reads_numpy_style_header() {
         // The header NumPy itself writes (version 1.0, trailing comma, spaces).
         let mut h = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }".to_string();
-        while (10 + h.len() + 1) % 64 != 0 {
+        while !(10 + h.len() + 1).is_multiple_of(64) {
             h.push(' ');
         }
         h.push('\n');

@@ -722,8 +722,17 @@ fn reset_peak_rss() -> bool {
 
 /// Peak resident set size (VmHWM) in bytes, on Linux.
 fn peak_rss() -> Option<u64> {
+    status_kb("VmHWM:")
+}
+
+/// Current resident set size (VmRSS) in bytes, on Linux.
+fn rss() -> Option<u64> {
+    status_kb("VmRSS:")
+}
+
+fn status_kb(key: &str) -> Option<u64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = s.lines().find(|l| l.starts_with(key))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
 }
@@ -760,6 +769,7 @@ where
     Expansion<P, 3>: SupportedOrder,
 {
     let rss_reset = reset_peak_rss();
+    let base = rss();
     let pts = generate::<T, 3>(dist, n, 42);
     let q = charges::<T>(n, 43);
     let t0 = Instant::now();
@@ -775,7 +785,10 @@ where
     let ops = fmm.last_report().map(|r| r.operators).unwrap_or_default();
     let br = fmm.build_report();
     let fmm_bytes = br.tree_bytes + br.lists_bytes + br.operator_bytes + br.workspace_bytes;
-    let peak = if rss_reset { peak_rss() } else { None };
+    let peak = match (rss_reset, base, peak_rss()) {
+        (true, Some(b), Some(p)) => Some(p.saturating_sub(b)),
+        _ => None,
+    };
     drop(fmm);
     let m = samples.min(n).max(1);
     let stride = n / m;
@@ -841,6 +854,7 @@ fn cpu_model() -> String {
 
 fn operators_svg(path: &Path, title: &str, ops: &[(&'static str, Duration)]) -> Result<(), Fail> {
     use plotters::prelude::*;
+    use plotters::style::text_anchor::{HPos, Pos, VPos};
     let fail = |e: String| Fail::Output(format!("cannot write {}: {e}", path.display()));
     let tmp = path.with_file_name(format!(".operators.{}.svg.tmp", std::process::id()));
     let ms: Vec<f64> = ops.iter().map(|o| o.1.as_secs_f64() * 1e3).collect();
@@ -878,7 +892,8 @@ fn operators_svg(path: &Path, title: &str, ops: &[(&'static str, Duration)]) -> 
             Text::new(
                 format!("{v:.1}"),
                 (SegmentValue::CenterOf(i), v + top * 0.01),
-                ("sans-serif", 14),
+                TextStyle::from(("sans-serif", 14).into_font())
+                    .pos(Pos::new(HPos::Center, VPos::Bottom)),
             )
         }))?;
         root.present()?;
@@ -1034,10 +1049,11 @@ fn cmd_bench(a: &BenchArgs, ui: &Ui) -> Result<(), Fail> {
         md,
         "\n## (b) Accuracy, memory and runtime\n\nRelative L2 error of the potential against the \
          direct sum (f64) at {samples} evenly spaced targets; charges uniform in [-1, 1]. Peak \
-         RSS is the process's VmHWM, reset before each setting (`/proc/self/clear_refs`); \
+         RSS is the growth of the process's VmHWM over its resident size at the start of the \
+         setting (reset with `/proc/self/clear_refs`): points, charges, FMM and results; \
          \"FMM MiB\" is what `build_report()` counts (tree, lists, operators, workspace). \
          Build includes loading operators from the cache.\n\n\
-         | N | distribution | precision | order | leaf | build (s) | evaluate (s) | rel. L2 error | peak RSS (MiB) | FMM (MiB) | M2L share | P2P share |\n\
+         | N | distribution | precision | order | leaf | build (s) | evaluate (s) | rel. L2 error | peak RSS growth (MiB) | FMM (MiB) | M2L share | P2P share |\n\
          |---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for r in &rows {
