@@ -9,6 +9,7 @@ pub mod error;
 pub mod fft;
 pub mod fmm;
 pub mod graph;
+pub mod io;
 pub mod kernel;
 mod linalg;
 pub mod lists;
