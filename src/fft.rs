@@ -102,6 +102,7 @@ pub struct Twiddles<'a, T> {
 
 /// DFT of a surface density placed in the `p^3` corner of the `N^3` grid:
 /// `out[(kx N + ky) nz + kz] = sum q(x, y, z) exp(-2 pi i (kx x + ky y + kz z) / N)`.
+#[inline(always)]
 pub fn forward<T: Real>(
     g: &FftGrid,
     tw: &Twiddles<T>,
@@ -181,6 +182,7 @@ pub fn forward<T: Real>(
 
 /// Inverse DFT of a Hermitian spectrum (as produced by [`forward`] and products of such),
 /// evaluated only at the surface points and scaled by `scale / N^3`, accumulated into `out`.
+#[inline(always)]
 pub fn inverse<T: Real>(
     g: &FftGrid,
     tw: &Twiddles<T>,

@@ -13,7 +13,7 @@ use crate::cache::{CacheOutcome, CacheParams, NamedArray, OperatorCache, OwnedAr
 use crate::error::{Error, Result};
 use crate::graph::{Op, Task, TaskGraph};
 use crate::kernel::Kernel;
-use crate::linalg::{Mat, gemm, same};
+use crate::linalg::{Mat, gemm, same, same_mut};
 use crate::lists::{Csr, InteractionLists};
 use crate::morton::MortonKey;
 use crate::operators::{
@@ -24,7 +24,7 @@ use crate::real::{Precision, Real};
 use crate::tree::{LinearTree, TreeOptions};
 
 /// Nodes per task (fixed, so results do not depend on the thread count).
-const CHUNK: usize = 64;
+const CHUNK: usize = 512;
 
 /// Where operators come from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,16 +45,17 @@ pub enum M2l {
     /// FFT-based M2L: Hadamard products in the frequency domain between sibling groups
     /// (3D only).
     Fft,
-    /// Per (dimension, precision, order) from the benchmark table in the README:
-    /// FFT in 3D, except f32 at orders <= 4; SVD in 2D.
+    /// Per (dimension, precision, order) from the table in the README, produced by
+    /// `cargo bench --bench m2l`: on the development machine the SVD/GEMM backend is faster
+    /// for every measured (precision, order) pair (p = 4, 6, 8; f32, f64), so `Auto` is
+    /// the SVD backend everywhere until the FFT backend's Hadamard kernels catch up.
     Auto,
 }
 
 impl M2l {
-    /// The backend `Auto` resolves to.
-    pub fn resolve(self, dim: usize, single: bool, order: usize) -> M2l {
+    /// The backend `Auto` resolves to for this dimension, precision and order.
+    pub fn resolve(self, _dim: usize, _single: bool, _order: usize) -> M2l {
         match self {
-            M2l::Auto if dim == 3 && !(single && order <= 4) => M2l::Fft,
             M2l::Auto => M2l::Svd,
             other => other,
         }
@@ -107,6 +108,8 @@ pub struct Fmm<K, const ORDER: usize, const D: usize = 3, T: Real = f64> {
     gradients: bool,
     m2l: M2l,
     work: Mutex<Workspace<T>>,
+    /// One in-degree counter per task, reset by each execution.
+    counters: Vec<AtomicU32>,
     pool: Option<rayon::ThreadPool>,
     build_report: BuildReport,
     last: Mutex<Option<EvalReport>>,
@@ -404,7 +407,6 @@ where
                 down_hat: vec![T::ZERO; nodes * k],
                 down_equiv: vec![T::ZERO; nodes * n],
                 out: vec![T::ZERO; tree.target_order.len() * n_out],
-                counters: (0..graph.len()).map(|_| AtomicU32::new(0)).collect(),
             };
             report.nodes = nodes;
             report.leaves = tree.leaves.len();
@@ -434,6 +436,7 @@ where
                 targets: tgt,
                 gradients: self.gradients,
                 work: Mutex::new(work),
+                counters: (0..report.tasks).map(|_| AtomicU32::new(0)).collect(),
                 pool: None,
                 m2l,
                 build_report: report,
@@ -457,7 +460,6 @@ struct Workspace<T> {
     down_hat: Vec<T>,
     down_equiv: Vec<T>,
     out: Vec<T>,
-    counters: Vec<AtomicU32>,
 }
 
 /// A buffer shared by the tasks of one graph execution.
@@ -1129,6 +1131,80 @@ struct Ctx<'a, K, const D: usize, T> {
     _k: PhantomData<K>,
 }
 
+/// Forward DFTs of every source child of an FFT M2L task (dispatched like [`Hadamard`]).
+struct ForwardAll<'a, 'c, K, const D: usize, T> {
+    ctx: &'a Ctx<'c, K, D, T>,
+    plan: &'a FftChunk,
+    g: &'a crate::fft::FftGrid,
+    tw: &'a crate::fft::Twiddles<'a, T>,
+    spec: &'a mut [T],
+    re: &'a mut [T],
+    im: &'a mut [T],
+    scratch: &'a mut [T],
+}
+
+impl<K: Kernel<D>, const D: usize, T: Real> pulp::WithSimd for ForwardAll<'_, '_, K, D, T> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) -> Self::Output {
+        let ForwardAll {
+            ctx,
+            plan,
+            g,
+            tw,
+            spec,
+            re,
+            im,
+            scratch,
+        } = self;
+        let n = ctx.ops.n;
+        let nf = g.nfreq;
+        for (li, &sp) in plan.sparents.iter().enumerate() {
+            for (sc, b) in ctx.tree.children(sp as usize).enumerate() {
+                if ctx.tree.sources(b).is_empty() {
+                    continue;
+                }
+                // SAFETY: the source children's upward tasks are predecessors of this M2L task.
+                let eq = unsafe { ctx.up_equiv.get(b * n..(b + 1) * n) };
+                crate::fft::forward(g, tw, eq, re, im, scratch);
+                for f in 0..nf {
+                    spec[(li * nf + f) * 16 + sc] = re[f];
+                    spec[(li * nf + f) * 16 + 8 + sc] = im[f];
+                }
+            }
+        }
+    }
+}
+
+/// One inverse DFT (dispatched like [`Hadamard`]).
+struct Inverse<'a, T> {
+    g: &'a crate::fft::FftGrid,
+    tw: &'a crate::fft::Twiddles<'a, T>,
+    re: &'a [T],
+    im: &'a [T],
+    out: &'a mut [T],
+    scale: T,
+    scratch: &'a mut [T],
+}
+
+impl<T: Real> pulp::WithSimd for Inverse<'_, T> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) -> Self::Output {
+        crate::fft::inverse(
+            self.g,
+            self.tw,
+            self.re,
+            self.im,
+            self.out,
+            self.scale,
+            self.scratch,
+        );
+    }
+}
+
 /// The Hadamard products of one FFT M2L task, run through pulp's runtime dispatch so that the
 /// plain loops below are compiled (and auto-vectorised) for the machine's widest SIMD.
 struct Hadamard<'a, T> {
@@ -1148,7 +1224,7 @@ impl<T: Real> pulp::WithSimd for Hadamard<'_, T> {
     type Output = ();
 
     #[inline(always)]
-    fn with_simd<S: pulp::Simd>(self, _simd: S) -> Self::Output {
+    fn with_simd<S: pulp::Simd>(self, simd: S) -> Self::Output {
         let Hadamard {
             accum,
             spec,
@@ -1182,21 +1258,93 @@ impl<T: Real> pulp::WithSimd for Hadamard<'_, T> {
                     m[ti * 128 + sc * 16 + 8 + tc] = vi;
                 }
             }
-            for tp in 0..ntp {
-                let a: &mut [T; 16] = (&mut accum[(tp * nf + f) * 16..(tp * nf + f + 1) * 16])
-                    .try_into()
-                    .unwrap();
-                for ti in 0..27 {
-                    let sp = slots[tp * 27 + ti];
-                    if sp == u32::MAX {
-                        continue;
-                    }
-                    let q: &[T; 16] = (&spec
-                        [(sp as usize * nf + f) * 16..(sp as usize * nf + f + 1) * 16])
+            if T::PRECISION == Precision::F64 {
+                hadamard_f64(
+                    simd,
+                    same_mut(&mut accum[..]),
+                    same(&spec[..]),
+                    same(&m[..]),
+                    slots,
+                    nf,
+                    f,
+                );
+            } else {
+                for tp in 0..ntp {
+                    let a: &mut [T; 16] = (&mut accum[(tp * nf + f) * 16..(tp * nf + f + 1) * 16])
                         .try_into()
                         .unwrap();
-                    let mt: &[T; 128] = (&m[ti * 128..(ti + 1) * 128]).try_into().unwrap();
-                    hadamard8(a, mt, q);
+                    for ti in 0..27 {
+                        let sp = slots[tp * 27 + ti];
+                        if sp == u32::MAX {
+                            continue;
+                        }
+                        let q: &[T; 16] = (&spec
+                            [(sp as usize * nf + f) * 16..(sp as usize * nf + f + 1) * 16])
+                            .try_into()
+                            .unwrap();
+                        let mt: &[T; 128] = (&m[ti * 128..(ti + 1) * 128]).try_into().unwrap();
+                        hadamard8(a, mt, q);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The f64 Hadamard products of one frequency, explicit SIMD with fused multiply-adds:
+/// target children in lanes, source children broadcast.
+#[inline(always)]
+fn hadamard_f64<S: pulp::Simd>(
+    simd: S,
+    accum: &mut [f64],
+    spec: &[f64],
+    m: &[f64],
+    slots: &[u32],
+    nf: usize,
+    f: usize,
+) {
+    let ntp = slots.len() / 27;
+    for tp in 0..ntp {
+        let a = &mut accum[(tp * nf + f) * 16..(tp * nf + f + 1) * 16];
+        let (a_re, a_im) = a.split_at_mut(8);
+        let (are, _) = S::as_mut_simd_f64s(a_re);
+        let (aim, _) = S::as_mut_simd_f64s(a_im);
+        for ti in 0..27 {
+            let sp = slots[tp * 27 + ti];
+            if sp == u32::MAX {
+                continue;
+            }
+            let q = &spec[(sp as usize * nf + f) * 16..(sp as usize * nf + f + 1) * 16];
+            let mt = &m[ti * 128..(ti + 1) * 128];
+            for sc in 0..8 {
+                let qr = simd.splat_f64s(q[sc]);
+                let qi = simd.splat_f64s(q[8 + sc]);
+                let (mr, _) = S::as_simd_f64s(&mt[sc * 16..sc * 16 + 8]);
+                let (mi, _) = S::as_simd_f64s(&mt[sc * 16 + 8..sc * 16 + 16]);
+                for v in 0..are.len() {
+                    are[v] = simd.mul_add_e_f64s(mr[v], qr, are[v]);
+                    are[v] = simd.negate_mul_add_e_f64s(mi[v], qi, are[v]);
+                    aim[v] = simd.mul_add_e_f64s(mr[v], qi, aim[v]);
+                    aim[v] = simd.mul_add_e_f64s(mi[v], qr, aim[v]);
+                }
+            }
+        }
+        // Scalar tails (none for lane counts that divide 8).
+        let done = are.len() * S::F64_LANES;
+        if done < 8 {
+            for ti in 0..27 {
+                let sp = slots[tp * 27 + ti];
+                if sp == u32::MAX {
+                    continue;
+                }
+                let q = &spec[(sp as usize * nf + f) * 16..(sp as usize * nf + f + 1) * 16];
+                let mt = &m[ti * 128..(ti + 1) * 128];
+                for sc in 0..8 {
+                    for tc in done..8 {
+                        let (mr, mi) = (mt[sc * 16 + tc], mt[sc * 16 + 8 + tc]);
+                        a[tc] += mr * q[sc] - mi * q[8 + sc];
+                        a[8 + tc] += mr * q[8 + sc] + mi * q[sc];
+                    }
                 }
             }
         }
@@ -1481,20 +1629,16 @@ impl<K: Kernel<D>, const D: usize, T: Real> Ctx<'_, K, D, T> {
         let mut im = vec![T::ZERO; nf];
         // Source spectra, [source parent][frequency][re 8 | im 8] (children in lanes).
         let mut spec = vec![T::ZERO; ns * nf * 16];
-        for (li, &sp) in plan.sparents.iter().enumerate() {
-            for (sc, b) in self.tree.children(sp as usize).enumerate() {
-                if self.tree.sources(b).is_empty() {
-                    continue;
-                }
-                // SAFETY: the source children's upward tasks are predecessors.
-                let eq = unsafe { self.up_equiv.get(b * n..(b + 1) * n) };
-                crate::fft::forward(g, &tw, eq, &mut re, &mut im, &mut scratch);
-                for f in 0..nf {
-                    spec[(li * nf + f) * 16 + sc] = re[f];
-                    spec[(li * nf + f) * 16 + 8 + sc] = im[f];
-                }
-            }
-        }
+        pulp::Arch::new().dispatch(ForwardAll {
+            ctx: self,
+            plan,
+            g,
+            tw: &tw,
+            spec: &mut spec,
+            re: &mut re,
+            im: &mut im,
+            scratch: &mut scratch,
+        });
         // Hadamard products, frequency by frequency: acc[tp][f][tc] += M[T][f][sc][tc] q[sp][f][sc].
         let mut accum = vec![T::ZERO; ntp * nf * 16];
         let mut m = vec![T::ZERO; 27 * 128];
@@ -1524,15 +1668,15 @@ impl<K: Kernel<D>, const D: usize, T: Real> Ctx<'_, K, D, T> {
                     im[f] = accum[(tp * nf + f) * 16 + 8 + tc];
                 }
                 let off = (b - r.start) * n;
-                crate::fft::inverse(
+                pulp::Arch::new().dispatch(Inverse {
                     g,
-                    &tw,
-                    &re,
-                    &im,
-                    &mut dst[off..off + n],
+                    tw: &tw,
+                    re: &re,
+                    im: &im,
+                    out: &mut dst[off..off + n],
                     scale,
-                    &mut scratch,
-                );
+                    scratch: &mut scratch,
+                });
             }
         }
         clock.lap(acc, T_M2L);
@@ -1702,34 +1846,10 @@ where
             .for_each(|(c, &i)| *c = charges[i as usize]);
         let mut sort_time = t0.elapsed();
         let n_out = if self.gradients { 1 + D } else { 1 };
-        let ctx = Ctx::<K, D, T> {
-            tree: &self.tree,
-            lists: &self.lists,
-            plan: &self.plan,
-            ops: &self.ops,
-            views: self.ops.views(),
-            src: std::array::from_fn(|k| self.sources[k].as_slice()),
-            tgt: std::array::from_fn(|k| self.targets[k].as_slice()),
-            charges: &work.charges,
-            up_equiv: Shared::new(&mut work.up_equiv),
-            up_hat: Shared::new(&mut work.up_hat),
-            down_hat: Shared::new(&mut work.down_hat),
-            down_equiv: Shared::new(&mut work.down_equiv),
-            out: Shared::new(&mut work.out),
-            n_out,
-            gradients: self.gradients,
-            m2l: self.m2l,
-            hat_stride: if self.m2l == M2l::Fft {
-                self.ops.n
-            } else {
-                self.ops.max_rank
-            },
-            times: Default::default(),
-            _k: PhantomData,
-        };
+        let ctx = self.context(work, n_out);
         let exec = || {
             self.graph
-                .execute(&work.counters, &|i| ctx.run(&self.graph.tasks[i]))
+                .execute(&self.counters, &|i| ctx.run(&self.graph.tasks[i]))
         };
         match &self.pool {
             Some(p) => p.install(exec),
@@ -1769,6 +1889,60 @@ where
             potentials,
             gradients,
         })
+    }
+
+    fn context<'a>(&'a self, work: &'a mut Workspace<T>, n_out: usize) -> Ctx<'a, K, D, T> {
+        Ctx::<K, D, T> {
+            tree: &self.tree,
+            lists: &self.lists,
+            plan: &self.plan,
+            ops: &self.ops,
+            views: self.ops.views(),
+            src: std::array::from_fn(|k| self.sources[k].as_slice()),
+            tgt: std::array::from_fn(|k| self.targets[k].as_slice()),
+            charges: &work.charges,
+            up_equiv: Shared::new(&mut work.up_equiv),
+            up_hat: Shared::new(&mut work.up_hat),
+            down_hat: Shared::new(&mut work.down_hat),
+            down_equiv: Shared::new(&mut work.down_equiv),
+            out: Shared::new(&mut work.out),
+            n_out,
+            gradients: self.gradients,
+            m2l: self.m2l,
+            hat_stride: if self.m2l == M2l::Fft {
+                self.ops.n
+            } else {
+                self.ops.max_rank
+            },
+            times: Default::default(),
+            _k: PhantomData,
+        }
+    }
+
+    /// Runs only the M2L tasks (all of them, in parallel) on the data of the last
+    /// `evaluate`, and returns the number of target boxes they served. For benchmarks of the
+    /// M2L backends on real level data (`benches/m2l.rs`).
+    #[doc(hidden)]
+    pub fn run_m2l_only(&self) -> usize {
+        let mut guard = self.work.lock().unwrap_or_else(|e| e.into_inner());
+        let n_out = if self.gradients { 1 + D } else { 1 };
+        let ctx = self.context(&mut guard, n_out);
+        let tasks: Vec<&Task> = self
+            .graph
+            .tasks
+            .iter()
+            .filter(|t| t.op == Op::M2l)
+            .collect();
+        let exec = || tasks.par_iter().for_each(|t| ctx.run(t));
+        match &self.pool {
+            Some(p) => p.install(exec),
+            None => exec(),
+        }
+        tasks
+            .iter()
+            .flat_map(|t| t.nodes.clone())
+            .filter(|&b| !self.tree.targets(b as usize).is_empty())
+            .count()
     }
 
     /// Timings and sizes of `build()`.

@@ -3,7 +3,7 @@
 //! thread counts and re-evaluations; the operator cache; bad input.
 
 use oxifmm::points::{Distribution, charges, generate};
-use oxifmm::{CacheMode, Error, Fmm, Kernel, Laplace, Real, direct};
+use oxifmm::{CacheMode, Error, Fmm, Kernel, Laplace, M2l, Real, direct};
 
 fn rel_l2<T: Real>(approx: &[T], exact: &[f64]) -> f64 {
     let num: f64 = approx
@@ -307,5 +307,81 @@ fn bad_input_is_a_typed_error() {
             .targets(&empty)
             .build(),
         Err(Error::Empty { what: "targets" })
+    ));
+}
+
+#[test]
+fn fft_m2l_backend_is_accurate_and_agrees_with_svd() {
+    for dist in [Distribution::Uniform, Distribution::Clusters] {
+        let src = generate::<f64, 3>(dist, 6000, 3);
+        let q = charges::<f64>(src.len(), 5);
+        let exact = direct::<Laplace, 3, f64>(&src, &q, &src, false).unwrap();
+        let run = |m2l| {
+            Fmm::<Laplace, 6>::builder()
+                .sources(&src)
+                .max_points_per_leaf(30)
+                .m2l(m2l)
+                .cache(CacheMode::Off)
+                .build()
+                .unwrap()
+                .evaluate(&q)
+                .unwrap()
+                .potentials
+        };
+        let (fft, svd) = (run(M2l::Fft), run(M2l::Svd));
+        let (e_fft, e_svd) = (rel_l2(&fft, &exact), rel_l2(&svd, &exact));
+        let agree = rel_l2(&fft, &svd);
+        println!("{dist:?} p=6: fft {e_fft:.2e}, svd {e_svd:.2e}, fft vs svd {agree:.2e}");
+        assert!(e_fft < 4e-6 && e_svd < 4e-6, "{e_fft:e} {e_svd:e}");
+        assert!(
+            agree < 2.0 * e_svd.max(e_fft),
+            "backends disagree by {agree:e}"
+        );
+    }
+    // f32 and the error falling with the order.
+    let src = generate::<f32, 3>(Distribution::Sphere, 5000, 4);
+    let q = charges::<f32>(src.len(), 6);
+    let fmm = Fmm::<Laplace, 4, 3, f32>::builder()
+        .sources(&src)
+        .max_points_per_leaf(30)
+        .m2l(M2l::Fft)
+        .cache(CacheMode::Off)
+        .build()
+        .unwrap();
+    let out = fmm.evaluate(&q).unwrap();
+    let src64: Vec<[f64; 3]> = src.iter().map(|p| p.map(|x| x as f64)).collect();
+    let q64: Vec<f64> = q.iter().map(|&x| x as f64).collect();
+    let exact = direct::<Laplace, 3, f64>(&src64, &q64, &src64, false).unwrap();
+    let e = rel_l2(&out.potentials, &exact);
+    assert!(e < 1e-3, "f32 fft {e:e}");
+    let e8 = {
+        let src = generate::<f64, 3>(Distribution::Uniform, 4000, 3);
+        let q = charges::<f64>(src.len(), 5);
+        let exact = direct::<Laplace, 3, f64>(&src, &q, &src, false).unwrap();
+        let out = Fmm::<Laplace, 8>::builder()
+            .sources(&src)
+            .max_points_per_leaf(40)
+            .m2l(M2l::Fft)
+            .cache(CacheMode::Off)
+            .build()
+            .unwrap()
+            .evaluate(&q)
+            .unwrap();
+        rel_l2(&out.potentials, &exact)
+    };
+    assert!(e8 < 1e-7, "p = 8 fft {e8:e}");
+}
+
+#[test]
+fn fft_backend_in_2d_is_a_typed_error() {
+    let src = generate::<f64, 2>(Distribution::Uniform, 500, 3);
+    let r = Fmm::<Laplace, 6, 2>::builder()
+        .sources(&src)
+        .m2l(M2l::Fft)
+        .cache(CacheMode::Off)
+        .build();
+    assert!(matches!(
+        r,
+        Err(Error::InvalidParameter { name: "m2l", .. })
     ));
 }
