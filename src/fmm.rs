@@ -38,7 +38,7 @@ pub enum CacheMode {
 }
 
 /// The M2L backend.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum M2l {
     /// SVD-compressed M2L applied as one GEMM per transfer vector and task (2D and 3D).
     Svd,
@@ -49,6 +49,7 @@ pub enum M2l {
     /// `cargo bench --bench m2l`: on the development machine the SVD/GEMM backend is faster
     /// for every measured (precision, order) pair (p = 4, 6, 8; f32, f64), so `Auto` is
     /// the SVD backend everywhere until the FFT backend's Hadamard kernels catch up.
+    #[default]
     Auto,
 }
 
@@ -182,12 +183,6 @@ const T_L2P: usize = 4;
 const T_P2P: usize = 5;
 const T_M2P: usize = 6;
 const T_P2L: usize = 7;
-
-impl Default for M2l {
-    fn default() -> Self {
-        M2l::Auto
-    }
-}
 
 impl std::fmt::Display for BuildReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -564,7 +559,10 @@ const SET_ARRAYS: [&str; 9] = [
     "m2l_cores",
 ];
 
-fn set_arrays<T: Real>(s: usize, ls: &LevelSet, n: usize) -> Vec<(String, Vec<usize>, Vec<T>)> {
+/// An operator array before it goes to the cache: name, shape, data.
+type NamedVec<T> = (String, Vec<usize>, Vec<T>);
+
+fn set_arrays<T: Real>(s: usize, ls: &LevelSet, n: usize) -> Vec<NamedVec<T>> {
     let conv = |v: &[f64]| -> Vec<T> { v.iter().map(|&x| T::from_f64(x)).collect() };
     let fshape = |f: &crate::operators::Factored, first: bool| -> Vec<usize> {
         match (f.rank, first) {
@@ -633,12 +631,12 @@ impl<T: Real> Operators<T> {
             .iter()
             .map(|&r| LevelScales::new(r, homogeneous))
             .collect();
-        let compute = || -> Result<Vec<(String, Vec<usize>, Vec<T>)>> {
+        let compute = || -> Result<Vec<NamedVec<T>>> {
             let sets: Vec<LevelSet> = set_radii
                 .iter()
                 .map(|&r| level_set::<K, D>(order, r, prm))
                 .collect::<Result<_>>()?;
-            let mut arrays: Vec<(String, Vec<usize>, Vec<T>)> = sets
+            let mut arrays: Vec<NamedVec<T>> = sets
                 .iter()
                 .enumerate()
                 .flat_map(|(s, ls)| set_arrays::<T>(s, ls, n))
@@ -1262,7 +1260,7 @@ impl<T: Real> pulp::WithSimd for Hadamard<'_, T> {
                 hadamard_f64(
                     simd,
                     same_mut(&mut accum[..]),
-                    same(&spec[..]),
+                    same(spec),
                     same(&m[..]),
                     slots,
                     nf,
@@ -1395,7 +1393,7 @@ impl<K: Kernel<D>, const D: usize, T: Real> Ctx<'_, K, D, T> {
         }
     }
 
-    fn soa<'b>(buf: &'b [T], n: usize) -> [&'b [T]; D] {
+    fn soa(buf: &[T], n: usize) -> [&[T]; D] {
         std::array::from_fn(|k| &buf[k * n..(k + 1) * n])
     }
 

@@ -178,12 +178,11 @@ fn mul(a: MatRef<f64>, b: MatRef<f64>) -> Mat<f64> {
     c
 }
 
+/// Singular values, left vectors (when asked for), right vectors.
+type SvdParts = (Vec<f64>, Option<Mat<f64>>, Mat<f64>);
+
 /// Thin SVD `a = u s v^T`, sequential (see [`mul`]); `u` only when asked for.
-fn svd_seq(
-    a: MatRef<f64>,
-    want_u: bool,
-    what: &str,
-) -> Result<(Vec<f64>, Option<Mat<f64>>, Mat<f64>)> {
+fn svd_seq(a: MatRef<f64>, want_u: bool, what: &str) -> Result<SvdParts> {
     let (m, n) = a.shape();
     let k = m.min(n);
     let mut s = Diag::<f64>::zeros(k);

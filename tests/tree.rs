@@ -196,6 +196,7 @@ fn check_balance<const D: usize>(t: &LinearTree<D>) {
     }
 }
 
+#[allow(clippy::needless_range_loop)] // node indices index several parallel arrays
 fn check_lists<const D: usize>(c: &Checked<D>) {
     let t = &c.tree;
     let n = t.len();
