@@ -559,6 +559,29 @@ const SET_ARRAYS: [&str; 9] = [
     "m2l_cores",
 ];
 
+/// The operator-cache parameters that `build()` uses for kernel `K`, dimension `D`,
+/// precision `T`, order `order` and operator parameters `prm` (so that tools can find or
+/// pre-build the same cache file).
+pub fn cache_params<K: Kernel<D>, const D: usize, T: Real>(
+    order: usize,
+    prm: &OperatorParams,
+) -> CacheParams {
+    CacheParams {
+        kernel: K::NAME.to_string(),
+        dim: D as u32,
+        order: order as u32,
+        precision: T::PRECISION.name().to_string(),
+        alpha_inner: prm.alpha_inner,
+        alpha_outer: prm.alpha_outer,
+        tolerance: prm.m2l_tolerance,
+        extra: vec![
+            ("pinv_tolerance".into(), prm.pinv_tolerance),
+            // 2: FFT transfer functions added.
+            ("operator_set_version".into(), 2.0),
+        ],
+    }
+}
+
 /// An operator array before it goes to the cache: name, shape, data.
 type NamedVec<T> = (String, Vec<usize>, Vec<T>);
 
@@ -660,20 +683,7 @@ impl<T: Real> Operators<T> {
                 CacheMode::Dir(d) => d.clone(),
                 _ => crate::cache::default_cache_dir(),
             };
-            let params = CacheParams {
-                kernel: K::NAME.to_string(),
-                dim: D as u32,
-                order: order as u32,
-                precision: T::PRECISION.name().to_string(),
-                alpha_inner: prm.alpha_inner,
-                alpha_outer: prm.alpha_outer,
-                tolerance: prm.m2l_tolerance,
-                extra: vec![
-                    ("pinv_tolerance".into(), prm.pinv_tolerance),
-                    // 2: FFT transfer functions added.
-                    ("operator_set_version".into(), 2.0),
-                ],
-            };
+            let params = cache_params::<K, D, T>(order, prm);
             let path = dir.join(params.file_name());
             let (cache, outcome) = crate::cache::load_or_create(&path, &params, || {
                 Ok(compute()?

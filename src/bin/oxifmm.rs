@@ -476,16 +476,7 @@ where
     Laplace: Kernel<D>,
 {
     let prm = OperatorParams::defaults(order, T::EPSILON.to_f64());
-    CacheParams {
-        kernel: <Laplace as Kernel<D>>::NAME.to_string(),
-        dim: D as u32,
-        order: order as u32,
-        precision: T::PRECISION.name().to_string(),
-        alpha_inner: prm.alpha_inner,
-        alpha_outer: prm.alpha_outer,
-        tolerance: prm.m2l_tolerance,
-        extra: vec![("pinv_tolerance".into(), prm.pinv_tolerance)],
-    }
+    oxifmm::fmm::cache_params::<Laplace, D, T>(order, &prm)
 }
 
 /// Builds a small FMM at order P so that its operators are computed (or loaded) into the
