@@ -1300,7 +1300,9 @@ impl<T: Real> pulp::WithSimd for Hadamard<'_, T> {
 }
 
 /// The f64 Hadamard products of one frequency, explicit SIMD with fused multiply-adds:
-/// target children in lanes, source children broadcast.
+/// target children in lanes, source children broadcast. Four independent accumulators per
+/// lane group (re += mr qr, re -= mi qi, im += mr qi, im += mi qr) keep the FMA chains short,
+/// and they live in registers (the vector count `8 / lanes` is a compile-time constant).
 #[inline(always)]
 fn hadamard_f64<S: pulp::Simd>(
     simd: S,
@@ -1311,12 +1313,19 @@ fn hadamard_f64<S: pulp::Simd>(
     nf: usize,
     f: usize,
 ) {
+    let lanes = S::F64_LANES;
+    if lanes > 8 || 8 % lanes != 0 {
+        // Not a lane count this kernel is written for: plain loops.
+        return hadamard_f64_plain(accum, spec, m, slots, nf, f);
+    }
+    let nv = 8 / lanes;
     let ntp = slots.len() / 27;
+    let zero = simd.splat_f64s(0.0);
     for tp in 0..ntp {
-        let a = &mut accum[(tp * nf + f) * 16..(tp * nf + f + 1) * 16];
-        let (a_re, a_im) = a.split_at_mut(8);
-        let (are, _) = S::as_mut_simd_f64s(a_re);
-        let (aim, _) = S::as_mut_simd_f64s(a_im);
+        let mut xr = [zero; 8];
+        let mut yr = [zero; 8];
+        let mut xi = [zero; 8];
+        let mut yi = [zero; 8];
         for ti in 0..27 {
             let sp = slots[tp * 27 + ti];
             if sp == u32::MAX {
@@ -1329,32 +1338,38 @@ fn hadamard_f64<S: pulp::Simd>(
                 let qi = simd.splat_f64s(q[8 + sc]);
                 let (mr, _) = S::as_simd_f64s(&mt[sc * 16..sc * 16 + 8]);
                 let (mi, _) = S::as_simd_f64s(&mt[sc * 16 + 8..sc * 16 + 16]);
-                for v in 0..are.len() {
-                    are[v] = simd.mul_add_e_f64s(mr[v], qr, are[v]);
-                    are[v] = simd.negate_mul_add_e_f64s(mi[v], qi, are[v]);
-                    aim[v] = simd.mul_add_e_f64s(mr[v], qi, aim[v]);
-                    aim[v] = simd.mul_add_e_f64s(mi[v], qr, aim[v]);
+                for v in 0..nv {
+                    xr[v] = simd.mul_add_e_f64s(mr[v], qr, xr[v]);
+                    yr[v] = simd.mul_add_e_f64s(mi[v], qi, yr[v]);
+                    xi[v] = simd.mul_add_e_f64s(mr[v], qi, xi[v]);
+                    yi[v] = simd.mul_add_e_f64s(mi[v], qr, yi[v]);
                 }
             }
         }
-        // Scalar tails (none for lane counts that divide 8).
-        let done = are.len() * S::F64_LANES;
-        if done < 8 {
-            for ti in 0..27 {
-                let sp = slots[tp * 27 + ti];
-                if sp == u32::MAX {
-                    continue;
-                }
-                let q = &spec[(sp as usize * nf + f) * 16..(sp as usize * nf + f + 1) * 16];
-                let mt = &m[ti * 128..(ti + 1) * 128];
-                for sc in 0..8 {
-                    for tc in done..8 {
-                        let (mr, mi) = (mt[sc * 16 + tc], mt[sc * 16 + 8 + tc]);
-                        a[tc] += mr * q[sc] - mi * q[8 + sc];
-                        a[8 + tc] += mr * q[8 + sc] + mi * q[sc];
-                    }
-                }
+        let a = &mut accum[(tp * nf + f) * 16..(tp * nf + f + 1) * 16];
+        let (a_re, a_im) = a.split_at_mut(8);
+        let (are, _) = S::as_mut_simd_f64s(a_re);
+        let (aim, _) = S::as_mut_simd_f64s(a_im);
+        for v in 0..nv {
+            are[v] = simd.add_f64s(are[v], simd.sub_f64s(xr[v], yr[v]));
+            aim[v] = simd.add_f64s(aim[v], simd.add_f64s(xi[v], yi[v]));
+        }
+    }
+}
+
+/// Scalar version of [`hadamard_f64`] for unusual lane counts.
+fn hadamard_f64_plain(accum: &mut [f64], spec: &[f64], m: &[f64], slots: &[u32], nf: usize, f: usize) {
+    let ntp = slots.len() / 27;
+    for tp in 0..ntp {
+        let a: &mut [f64; 16] = (&mut accum[(tp * nf + f) * 16..(tp * nf + f + 1) * 16]).try_into().unwrap();
+        for ti in 0..27 {
+            let sp = slots[tp * 27 + ti];
+            if sp == u32::MAX {
+                continue;
             }
+            let q: &[f64; 16] = (&spec[(sp as usize * nf + f) * 16..(sp as usize * nf + f + 1) * 16]).try_into().unwrap();
+            let mt: &[f64; 128] = (&m[ti * 128..(ti + 1) * 128]).try_into().unwrap();
+            hadamard8(a, mt, q);
         }
     }
 }
