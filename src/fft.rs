@@ -136,22 +136,22 @@ pub fn forward<T: Real>(
             a_im[xy * nz + kz] = si;
         }
     }
-    // y -> ky: b[x][ky][kz].
+    // y -> ky: b[x][ky][kz] (kz innermost: contiguous, vectorisable).
     for x in 0..p {
         for ky in 0..n {
-            let c = &tw.cos[ky * n..ky * n + p];
-            let s = &tw.sin[ky * n..ky * n + p];
             let dst = (x * n + ky) * nz;
-            for kz in 0..nz {
-                let (mut sr, mut si) = (T::ZERO, T::ZERO);
-                for y in 0..p {
-                    let (ar, ai) = (a_re[(x * p + y) * nz + kz], a_im[(x * p + y) * nz + kz]);
-                    // (ar + i ai)(c - i s)
-                    sr += ar * c[y] + ai * s[y];
-                    si += ai * c[y] - ar * s[y];
+            let (br, bi) = (&mut b_re[dst..dst + nz], &mut b_im[dst..dst + nz]);
+            br.fill(T::ZERO);
+            bi.fill(T::ZERO);
+            for y in 0..p {
+                let (c, s) = (tw.cos[ky * n + y], tw.sin[ky * n + y]);
+                let src = (x * p + y) * nz;
+                let (ar, ai) = (&a_re[src..src + nz], &a_im[src..src + nz]);
+                // (ar + i ai)(c - i s)
+                for kz in 0..nz {
+                    br[kz] += ar[kz] * c + ai[kz] * s;
+                    bi[kz] += ai[kz] * c - ar[kz] * s;
                 }
-                b_re[dst + kz] = sr;
-                b_im[dst + kz] = si;
             }
         }
     }
@@ -220,19 +220,21 @@ pub fn inverse<T: Real>(
             }
         }
     }
-    // ky -> y (y < p): a[x][y][kz].
+    // ky -> y (y < p): a[x][y][kz] (kz innermost: contiguous, vectorisable).
     for x in 0..p {
         for y in 0..p {
-            for kz in 0..nz {
-                let (mut sr, mut si) = (T::ZERO, T::ZERO);
-                for ky in 0..n {
-                    let (c, s) = (tw.cos[ky * n + y], tw.sin[ky * n + y]);
-                    let (br, bi) = (b_re[(x * n + ky) * nz + kz], b_im[(x * n + ky) * nz + kz]);
-                    sr += br * c - bi * s;
-                    si += bi * c + br * s;
+            let dst = (x * p + y) * nz;
+            let (ar, ai) = (&mut a_re[dst..dst + nz], &mut a_im[dst..dst + nz]);
+            ar.fill(T::ZERO);
+            ai.fill(T::ZERO);
+            for ky in 0..n {
+                let (c, s) = (tw.cos[ky * n + y], tw.sin[ky * n + y]);
+                let src = (x * n + ky) * nz;
+                let (br, bi) = (&b_re[src..src + nz], &b_im[src..src + nz]);
+                for kz in 0..nz {
+                    ar[kz] += br[kz] * c - bi[kz] * s;
+                    ai[kz] += bi[kz] * c + br[kz] * s;
                 }
-                a_re[(x * p + y) * nz + kz] = sr;
-                a_im[(x * p + y) * nz + kz] = si;
             }
         }
     }
