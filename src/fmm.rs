@@ -108,9 +108,10 @@ pub struct Fmm<K, const ORDER: usize, const D: usize = 3, T: Real = f64> {
     targets: [Vec<T>; D],
     gradients: bool,
     m2l: M2l,
+    /// The evaluation buffers; an `evaluate` that finds them busy (a concurrent or nested
+    /// call) allocates its own set instead of waiting.
     work: Mutex<Workspace<T>>,
-    /// One in-degree counter per task, reset by each execution.
-    counters: Vec<AtomicU32>,
+    sizes: WorkspaceSizes,
     pool: Option<rayon::ThreadPool>,
     build_report: BuildReport,
     last: Mutex<Option<EvalReport>>,
@@ -351,11 +352,28 @@ where
         let params = self
             .params
             .unwrap_or_else(|| OperatorParams::defaults(ORDER, T::EPSILON.to_f64()));
-        if !(params.alpha_inner > 0.0 && params.alpha_outer > params.alpha_inner) {
+        if !(1.0 < params.alpha_inner
+            && params.alpha_inner < params.alpha_outer
+            && params.alpha_outer < 3.0)
+        {
             return Err(Error::InvalidParameter {
                 name: "operator_params",
-                reason: "need 0 < alpha_inner < alpha_outer".into(),
+                reason: format!(
+                    "need 1 < alpha_inner < alpha_outer < 3, got {} and {}",
+                    params.alpha_inner, params.alpha_outer
+                ),
             });
+        }
+        for (what, t) in [
+            ("pinv_tolerance", params.pinv_tolerance),
+            ("m2l_tolerance", params.m2l_tolerance),
+        ] {
+            if !(t > 0.0 && t < 1.0) {
+                return Err(Error::InvalidParameter {
+                    name: "operator_params",
+                    reason: format!("{what} must lie in (0, 1), got {t}"),
+                });
+            }
         }
         let m2l = self.m2l.resolve(D, T::PRECISION == Precision::F32, ORDER);
         if m2l == M2l::Fft && D != 3 {
@@ -395,14 +413,15 @@ where
             let k = if m2l == M2l::Fft { n } else { ops.max_rank };
             let nodes = tree.len();
             let n_out = if self.gradients { 1 + D } else { 1 };
-            let work = Workspace {
-                charges: vec![T::ZERO; tree.source_order.len()],
-                up_equiv: vec![T::ZERO; nodes * n],
-                up_hat: vec![T::ZERO; if m2l == M2l::Fft { 0 } else { nodes * k }],
-                down_hat: vec![T::ZERO; nodes * k],
-                down_equiv: vec![T::ZERO; nodes * n],
-                out: vec![T::ZERO; tree.target_order.len() * n_out],
+            let sizes = WorkspaceSizes {
+                charges: tree.source_order.len(),
+                equiv: nodes * n,
+                up_hat: if m2l == M2l::Fft { 0 } else { nodes * k },
+                down_hat: nodes * k,
+                out: tree.target_order.len() * n_out,
+                tasks: graph.len(),
             };
+            let work = sizes.allocate();
             report.nodes = nodes;
             report.leaves = tree.leaves.len();
             report.depth = tree.depth();
@@ -431,7 +450,7 @@ where
                 targets: tgt,
                 gradients: self.gradients,
                 work: Mutex::new(work),
-                counters: (0..report.tasks).map(|_| AtomicU32::new(0)).collect(),
+                sizes,
                 pool: None,
                 m2l,
                 build_report: report,
@@ -447,6 +466,31 @@ where
     }
 }
 
+/// Sizes of the evaluation buffers.
+#[derive(Clone, Copy, Debug)]
+struct WorkspaceSizes {
+    charges: usize,
+    equiv: usize,
+    up_hat: usize,
+    down_hat: usize,
+    out: usize,
+    tasks: usize,
+}
+
+impl WorkspaceSizes {
+    fn allocate<T: Real>(&self) -> Workspace<T> {
+        Workspace {
+            charges: vec![T::ZERO; self.charges],
+            up_equiv: vec![T::ZERO; self.equiv],
+            up_hat: vec![T::ZERO; self.up_hat],
+            down_hat: vec![T::ZERO; self.down_hat],
+            down_equiv: vec![T::ZERO; self.equiv],
+            out: vec![T::ZERO; self.out],
+            counters: (0..self.tasks).map(|_| AtomicU32::new(0)).collect(),
+        }
+    }
+}
+
 /// The evaluation buffers, sized at build time; one evaluation at a time holds them.
 struct Workspace<T> {
     charges: Vec<T>,
@@ -455,6 +499,8 @@ struct Workspace<T> {
     down_hat: Vec<T>,
     down_equiv: Vec<T>,
     out: Vec<T>,
+    /// One in-degree counter per task, reset by each execution.
+    counters: Vec<AtomicU32>,
 }
 
 /// A buffer shared by the tasks of one graph execution.
@@ -685,7 +731,7 @@ impl<T: Real> Operators<T> {
             };
             let params = cache_params::<K, D, T>(order, prm);
             let path = dir.join(params.file_name());
-            let (cache, outcome) = crate::cache::load_or_create(&path, &params, || {
+            let attempt = crate::cache::load_or_create(&path, &params, || {
                 Ok(compute()?
                     .into_iter()
                     .map(|(name, shape, data)| OwnedArray {
@@ -697,7 +743,33 @@ impl<T: Real> Operators<T> {
                         },
                     })
                     .collect())
-            })?;
+            });
+            let (cache, outcome) = match attempt {
+                Ok(x) => x,
+                // A cache that cannot be written (read-only home, full disk) must not stop the
+                // FMM: compute in memory and say why.
+                Err(e @ (Error::Io { .. } | Error::Cache { .. })) => {
+                    let arrays = compute()?;
+                    let note = format!("computed in memory; operator cache unusable: {e}");
+                    eprintln!("oxifmm: warning: {note}");
+                    let store = Store::Owned(
+                        arrays.into_iter().map(|(name, _, v)| (name, v)).collect(),
+                        PhantomData,
+                    );
+                    return Self::finish::<D>(
+                        store,
+                        note,
+                        order,
+                        set_radii.len(),
+                        set_of_level,
+                        scales,
+                        half_width,
+                        prm,
+                        n,
+                    );
+                }
+                Err(e) => return Err(e),
+            };
             let note = match outcome {
                 CacheOutcome::Loaded => format!("loaded {}", path.display()),
                 CacheOutcome::Created => format!("computed, saved to {}", path.display()),
@@ -724,7 +796,32 @@ impl<T: Real> Operators<T> {
                 "computed in memory (not cached)".to_string(),
             )
         };
-        let n_sets = set_radii.len();
+        Self::finish::<D>(
+            store,
+            note,
+            order,
+            set_radii.len(),
+            set_of_level,
+            scales,
+            half_width,
+            prm,
+            n,
+        )
+    }
+
+    /// Wraps the store, checks every array's size against the order, and sets up the views.
+    #[allow(clippy::too_many_arguments)]
+    fn finish<const D: usize>(
+        store: Store<T>,
+        note: String,
+        order: usize,
+        n_sets: usize,
+        set_of_level: Vec<usize>,
+        scales: Vec<LevelScales>,
+        half_width: Vec<f64>,
+        prm: &OperatorParams,
+        n: usize,
+    ) -> Result<(Self, String)> {
         let mut ops = Operators {
             store,
             sets: Vec::new(),
@@ -768,6 +865,37 @@ impl<T: Real> Operators<T> {
                 dc2e_rank,
                 m2l_rank: u / n,
             };
+            let nt = crate::operators::transfer_vectors::<D>().len();
+            let k = info.m2l_rank;
+            let len = |name: &str| ops.array(&format!("s{s}.{name}")).map(|a| a.len());
+            let bad = |what: &str| Error::InvalidParameter {
+                name: "operators",
+                reason: format!(
+                    "operator array s{s}.{what} has the wrong size for order {order} in {D}D"
+                ),
+            };
+            let c2e_ok = |a: usize, b: usize, r: usize| {
+                if r == 0 {
+                    a == n * n && b == 0
+                } else {
+                    a == n * r && b == r * n
+                }
+            };
+            if u % n != 0 || k == 0 || len("m2l_vt")? != k * n || len("m2l_cores")? != nt * k * k {
+                return Err(bad("m2l"));
+            }
+            if !c2e_ok(a, len("uc2e_b")?, uc2e_rank) || !c2e_ok(d, len("dc2e_b")?, dc2e_rank) {
+                return Err(bad("c2e"));
+            }
+            if len("m2m")? != n * n * (1 << D) || len("l2l")? != n * n * (1 << D) {
+                return Err(bad("m2m/l2l"));
+            }
+            if D == 3 {
+                let nf = crate::fft::FftGrid::new(order).nfreq;
+                if len("fft_re")? != nf * nt || len("fft_im")? != nf * nt {
+                    return Err(bad("fft"));
+                }
+            }
             for name in SET_ARRAYS {
                 ops.array(&format!("s{s}.{name}"))?;
             }
@@ -1358,16 +1486,28 @@ fn hadamard_f64<S: pulp::Simd>(
 }
 
 /// Scalar version of [`hadamard_f64`] for unusual lane counts.
-fn hadamard_f64_plain(accum: &mut [f64], spec: &[f64], m: &[f64], slots: &[u32], nf: usize, f: usize) {
+fn hadamard_f64_plain(
+    accum: &mut [f64],
+    spec: &[f64],
+    m: &[f64],
+    slots: &[u32],
+    nf: usize,
+    f: usize,
+) {
     let ntp = slots.len() / 27;
     for tp in 0..ntp {
-        let a: &mut [f64; 16] = (&mut accum[(tp * nf + f) * 16..(tp * nf + f + 1) * 16]).try_into().unwrap();
+        let a: &mut [f64; 16] = (&mut accum[(tp * nf + f) * 16..(tp * nf + f + 1) * 16])
+            .try_into()
+            .unwrap();
         for ti in 0..27 {
             let sp = slots[tp * 27 + ti];
             if sp == u32::MAX {
                 continue;
             }
-            let q: &[f64; 16] = (&spec[(sp as usize * nf + f) * 16..(sp as usize * nf + f + 1) * 16]).try_into().unwrap();
+            let q: &[f64; 16] = (&spec
+                [(sp as usize * nf + f) * 16..(sp as usize * nf + f + 1) * 16])
+                .try_into()
+                .unwrap();
             let mt: &[f64; 128] = (&m[ti * 128..(ti + 1) * 128]).try_into().unwrap();
             hadamard8(a, mt, q);
         }
@@ -1860,8 +2000,23 @@ where
             });
         }
         let t_wall = Instant::now();
-        let mut guard = self.work.lock().unwrap_or_else(|e| e.into_inner());
-        let work = &mut *guard;
+        // Never block on the workspace: a nested call (evaluate inside a rayon task while
+        // another evaluate runs on this thread) would deadlock. A busy workspace means a
+        // private one for this call.
+        let mut own;
+        let mut guard = match self.work.try_lock() {
+            Ok(g) => Some(g),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        };
+        let work: &mut Workspace<T> = match guard.as_deref_mut() {
+            Some(w) => w,
+            None => {
+                own = self.sizes.allocate();
+                &mut own
+            }
+        };
+        let counters = std::mem::take(&mut work.counters);
         let t0 = Instant::now();
         work.charges
             .par_iter_mut()
@@ -1872,7 +2027,7 @@ where
         let ctx = self.context(work, n_out);
         let exec = || {
             self.graph
-                .execute(&self.counters, &|i| ctx.run(&self.graph.tasks[i]))
+                .execute(&counters, &|i| ctx.run(&self.graph.tasks[i]))
         };
         match &self.pool {
             Some(p) => p.install(exec),
@@ -1901,6 +2056,7 @@ where
             }
         }
         sort_time += t0.elapsed();
+        work.counters = counters;
         drop(guard);
         let report = EvalReport {
             wall: t_wall.elapsed(),

@@ -185,8 +185,9 @@ pub fn encode_points_into<T: Real, const D: usize>(
         "encode_points_into: length mismatch"
     );
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("bmi2") {
-        // SAFETY: the CPU has BMI2 (checked just above).
+    if std::arch::is_x86_feature_detected!("bmi2") && std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has BMI2 and AVX2, the features `encode_bmi2` is compiled for
+        // (checked just above).
         unsafe { encode_bmi2(domain, points, out) };
         return;
     }

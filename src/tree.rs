@@ -290,12 +290,36 @@ impl<const D: usize> LinearTree<D> {
                 reason: format!("{max_depth} exceeds the deepest level {max_level} in {D}D"),
             });
         }
+        if let Refinement::Uniform { depth } = options.refinement {
+            // Node indices are u32: keep 2^(D depth) boxes well inside.
+            if D as u32 * depth > 30 {
+                return Err(Error::InvalidParameter {
+                    name: "depth",
+                    reason: format!(
+                        "a uniform tree of depth {depth} in {D}D has too many boxes (limit: D * depth <= 30)"
+                    ),
+                });
+            }
+        }
+        for (what, len) in [
+            ("sources", sources.len()),
+            ("targets", targets.map_or(0, |t| t.len())),
+        ] {
+            if len >= u32::MAX as usize {
+                return Err(Error::InvalidParameter {
+                    name: what,
+                    reason: format!("{len} points; at most {} are supported", u32::MAX - 1),
+                });
+            }
+        }
         check_points(sources, "sources")?;
         if let Some(t) = targets {
             check_points(t, "targets")?;
         }
         let domain = match options.domain {
             Some(d) => {
+                // The fields are public: check them again.
+                let d = Domain::new(d.origin, d.width)?;
                 for (what, set) in [("sources", Some(sources)), ("targets", targets)] {
                     let Some(set) = set else { continue };
                     let p = set.par_iter().position_first(|p| {

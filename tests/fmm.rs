@@ -385,3 +385,74 @@ fn fft_backend_in_2d_is_a_typed_error() {
         Err(Error::InvalidParameter { name: "m2l", .. })
     ));
 }
+
+#[test]
+fn concurrent_and_nested_evaluations_agree() {
+    use rayon::prelude::*;
+    let src = generate::<f64, 3>(Distribution::Uniform, 3000, 1);
+    let fmm = Fmm::<Laplace, 4>::builder()
+        .sources(&src)
+        .max_points_per_leaf(40)
+        .cache(CacheMode::Off)
+        .build()
+        .unwrap();
+    let sets: Vec<Vec<f64>> = (0..6).map(|s| charges::<f64>(src.len(), s)).collect();
+    let sequential: Vec<_> = sets.iter().map(|q| fmm.evaluate(q).unwrap()).collect();
+    // evaluate inside rayon tasks, several at once: no deadlock, same bits.
+    let parallel: Vec<_> = sets.par_iter().map(|q| fmm.evaluate(q).unwrap()).collect();
+    assert_eq!(sequential, parallel);
+}
+
+#[test]
+fn bad_operator_params_and_unwritable_cache() {
+    let src = generate::<f64, 3>(Distribution::Uniform, 500, 1);
+    let mut prm = oxifmm::OperatorParams::defaults(4, f64::EPSILON);
+    prm.alpha_outer = 3.5;
+    let r = Fmm::<Laplace, 4>::builder()
+        .sources(&src)
+        .operator_params(prm)
+        .cache(CacheMode::Off)
+        .build();
+    assert!(matches!(
+        r,
+        Err(Error::InvalidParameter {
+            name: "operator_params",
+            ..
+        })
+    ));
+    let mut prm = oxifmm::OperatorParams::defaults(4, f64::EPSILON);
+    prm.m2l_tolerance = f64::NAN;
+    let r = Fmm::<Laplace, 4>::builder()
+        .sources(&src)
+        .operator_params(prm)
+        .cache(CacheMode::Off)
+        .build();
+    assert!(matches!(
+        r,
+        Err(Error::InvalidParameter {
+            name: "operator_params",
+            ..
+        })
+    ));
+    // A cache directory below a regular file cannot be created: the FMM still works.
+    let file = std::env::temp_dir().join(format!("oxifmm-not-a-dir-{}", std::process::id()));
+    std::fs::write(&file, b"x").unwrap();
+    let fmm = Fmm::<Laplace, 4>::builder()
+        .sources(&src)
+        .cache_dir(file.join("cache"))
+        .build()
+        .unwrap();
+    assert!(
+        fmm.build_report().cache.contains("unusable"),
+        "{}",
+        fmm.build_report().cache
+    );
+    let q = charges::<f64>(src.len(), 1);
+    let reference = Fmm::<Laplace, 4>::builder()
+        .sources(&src)
+        .cache(CacheMode::Off)
+        .build()
+        .unwrap();
+    assert_eq!(fmm.evaluate(&q).unwrap(), reference.evaluate(&q).unwrap());
+    let _ = std::fs::remove_file(&file);
+}
