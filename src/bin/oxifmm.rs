@@ -162,8 +162,8 @@ struct RunArgs {
     /// Default: the input's targets, else the sources.
     #[arg(long)]
     targets: Option<PathBuf>,
-    /// Expansion order: the accuracy knob (3D: 2..=12, 2D: 2..=16; f64 p=6 gives ~1e-5
-    /// relative error, f32 p=4 ~1e-3).
+    /// Expansion order: the accuracy knob (3D: 2..=12, 2D: 2..=16; f64 p=6 gives ~2e-6
+    /// relative error, f32 p=4 ~3e-4).
     #[arg(long, default_value_t = 6)]
     order: usize,
     /// Precision of the computation and of the written results (default: the input's).
@@ -495,6 +495,13 @@ where
         .cache(mode.clone())
         .build()?;
     let r = fmm.build_report();
+    if r.cache.contains("cache unusable") {
+        // The library fell back to memory; for this command the cache file is the output.
+        let why = r.cache.split("unusable: ").nth(1).unwrap_or(&r.cache);
+        return Err(Fail::Output(format!(
+            "cannot write the operator cache: {why}"
+        )));
+    }
     let path = match (mode, <Laplace as Kernel<D>>::HOMOGENEOUS_DEGREE) {
         (CacheMode::Off, _) | (_, None) => None,
         (CacheMode::Dir(d), _) => Some(d.join(cache_params::<D, T>(P).file_name())),
