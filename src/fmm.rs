@@ -404,8 +404,18 @@ where
             let graph = build_graph(&tree, &lists, &plan);
             report.graph = t0.elapsed();
 
+            // Points are stored relative to the domain's centre (the kernel is translation
+            // invariant): f32 runs keep their resolution on data far from the origin, and the
+            // surfaces are built in the same frame.
+            let shift: [f64; D] =
+                std::array::from_fn(|k| tree.domain.origin[k] + 0.5 * tree.domain.width);
             let soa = |set: &[[T; D]], order: &[u32]| -> [Vec<T>; D] {
-                std::array::from_fn(|k| order.par_iter().map(|&i| set[i as usize][k]).collect())
+                std::array::from_fn(|k| {
+                    order
+                        .par_iter()
+                        .map(|&i| T::from_f64(set[i as usize][k].to_f64() - shift[k]))
+                        .collect()
+                })
             };
             let src = soa(sources, &tree.source_order);
             let tgt = soa(self.targets.unwrap_or(sources), &tree.target_order);
@@ -1261,6 +1271,8 @@ struct Ctx<'a, K, const D: usize, T> {
     n_out: usize,
     gradients: bool,
     m2l: M2l,
+    /// The domain centre: stored points are relative to it.
+    shift: [f64; D],
     /// Stride of `down_hat` per node: the SVD rank, or `n` (check potentials) for the FFT.
     hat_stride: usize,
     times: [AtomicU64; 8],
@@ -1373,7 +1385,6 @@ impl<T: Real> pulp::WithSimd for Hadamard<'_, T> {
             used,
             pair_table,
         } = self;
-        let ntp = slots.len() / 27;
         for f in 0..nf {
             let gre = &fft_re[f * nt..(f + 1) * nt];
             let gim = &fft_im[f * nt..(f + 1) * nt];
@@ -1405,23 +1416,7 @@ impl<T: Real> pulp::WithSimd for Hadamard<'_, T> {
                     f,
                 );
             } else {
-                for tp in 0..ntp {
-                    let a: &mut [T; 16] = (&mut accum[(tp * nf + f) * 16..(tp * nf + f + 1) * 16])
-                        .try_into()
-                        .unwrap();
-                    for ti in 0..27 {
-                        let sp = slots[tp * 27 + ti];
-                        if sp == u32::MAX {
-                            continue;
-                        }
-                        let q: &[T; 16] = (&spec
-                            [(sp as usize * nf + f) * 16..(sp as usize * nf + f + 1) * 16])
-                            .try_into()
-                            .unwrap();
-                        let mt: &[T; 128] = (&m[ti * 128..(ti + 1) * 128]).try_into().unwrap();
-                        hadamard8(a, mt, q);
-                    }
-                }
+                hadamard_plain(accum, spec, m, slots, nf, f);
             }
         }
     }
@@ -1444,7 +1439,7 @@ fn hadamard_f64<S: pulp::Simd>(
     let lanes = S::F64_LANES;
     if lanes > 8 || 8 % lanes != 0 {
         // Not a lane count this kernel is written for: plain loops.
-        return hadamard_f64_plain(accum, spec, m, slots, nf, f);
+        return hadamard_plain(accum, spec, m, slots, nf, f);
     }
     let nv = 8 / lanes;
     let ntp = slots.len() / 27;
@@ -1485,18 +1480,18 @@ fn hadamard_f64<S: pulp::Simd>(
     }
 }
 
-/// Scalar version of [`hadamard_f64`] for unusual lane counts.
-fn hadamard_f64_plain(
-    accum: &mut [f64],
-    spec: &[f64],
-    m: &[f64],
+/// Plain-loop Hadamard products of one frequency (f32, and f64 on unusual lane counts).
+fn hadamard_plain<T: Real>(
+    accum: &mut [T],
+    spec: &[T],
+    m: &[T],
     slots: &[u32],
     nf: usize,
     f: usize,
 ) {
     let ntp = slots.len() / 27;
     for tp in 0..ntp {
-        let a: &mut [f64; 16] = (&mut accum[(tp * nf + f) * 16..(tp * nf + f + 1) * 16])
+        let a: &mut [T; 16] = (&mut accum[(tp * nf + f) * 16..(tp * nf + f + 1) * 16])
             .try_into()
             .unwrap();
         for ti in 0..27 {
@@ -1504,11 +1499,10 @@ fn hadamard_f64_plain(
             if sp == u32::MAX {
                 continue;
             }
-            let q: &[f64; 16] = (&spec
-                [(sp as usize * nf + f) * 16..(sp as usize * nf + f + 1) * 16])
+            let q: &[T; 16] = (&spec[(sp as usize * nf + f) * 16..(sp as usize * nf + f + 1) * 16])
                 .try_into()
                 .unwrap();
-            let mt: &[f64; 128] = (&m[ti * 128..(ti + 1) * 128]).try_into().unwrap();
+            let mt: &[T; 128] = (&m[ti * 128..(ti + 1) * 128]).try_into().unwrap();
             hadamard8(a, mt, q);
         }
     }
@@ -1553,7 +1547,7 @@ impl<K: Kernel<D>, const D: usize, T: Real> Ctx<'_, K, D, T> {
         let r = alpha * self.ops.half_width[key.level() as usize];
         for k in 0..D {
             for i in 0..n {
-                buf[k * n + i] = T::from_f64(c[k] + r * self.ops.unit[i * D + k]);
+                buf[k * n + i] = T::from_f64((c[k] - self.shift[k]) + r * self.ops.unit[i * D + k]);
             }
         }
     }
@@ -2088,6 +2082,9 @@ where
             n_out,
             gradients: self.gradients,
             m2l: self.m2l,
+            shift: std::array::from_fn(|k| {
+                self.tree.domain.origin[k] + 0.5 * self.tree.domain.width
+            }),
             hat_stride: if self.m2l == M2l::Fft {
                 self.ops.n
             } else {

@@ -10,7 +10,9 @@
 
 use crate::real::Real;
 
-/// A kernel in `D` dimensions.
+/// A kernel in `D` dimensions. It must be translation invariant (`K(x, y)` depends on
+/// `x - y` only): the M2L operators are shared by all box pairs with the same offset, and the
+/// evaluator stores points relative to the domain's centre.
 pub trait Kernel<const D: usize>: Copy + Default + Send + Sync + 'static {
     /// A short name, used in operator-cache file names and headers.
     const NAME: &'static str;

@@ -456,3 +456,30 @@ fn bad_operator_params_and_unwritable_cache() {
     assert_eq!(fmm.evaluate(&q).unwrap(), reference.evaluate(&q).unwrap());
     let _ = std::fs::remove_file(&file);
 }
+
+#[test]
+fn f32_far_from_the_origin_keeps_its_accuracy() {
+    // The same cloud at the origin and shifted by 1000: the FMM works relative to the domain.
+    let base = generate::<f64, 3>(Distribution::Uniform, 5000, 8);
+    let q = charges::<f32>(base.len(), 9);
+    let q64: Vec<f64> = q.iter().map(|&x| x as f64).collect();
+    let err = |offset: f64| {
+        let pts64: Vec<[f64; 3]> = base.iter().map(|p| p.map(|x| x + offset)).collect();
+        let pts: Vec<[f32; 3]> = pts64.iter().map(|p| p.map(|x| x as f32)).collect();
+        // The reference sees the same (f32-rounded) points.
+        let back: Vec<[f64; 3]> = pts.iter().map(|p| p.map(|x| x as f64)).collect();
+        let exact = direct::<Laplace, 3, f64>(&back, &q64, &back, false).unwrap();
+        let out = Fmm::<Laplace, 4, 3, f32>::builder()
+            .sources(&pts)
+            .max_points_per_leaf(40)
+            .cache(CacheMode::Off)
+            .build()
+            .unwrap()
+            .evaluate(&q)
+            .unwrap();
+        rel_l2(&out.potentials, &exact)
+    };
+    let (e0, e1) = (err(0.0), err(1000.0));
+    println!("f32 p=4 at the origin {e0:.2e}, shifted by 1000 {e1:.2e}");
+    assert!(e0 < 1e-3 && e1 < 3.0 * e0.max(1e-4), "{e0:e} {e1:e}");
+}
