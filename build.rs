@@ -15,7 +15,7 @@
 //!   gradient variant, `g{k}`.
 //! - Operations: `add(a, b)`, `sub(a, b)`, `mul(a, b)`, `fma(a, b, c)` (`a * b + c`),
 //!   `rsqrt(x)` (`1 / sqrt(x)`), `recip(x)` (`1 / x`), `ln(x)` (natural log) and `masked(x)`
-//!   (`x` where `r2 != 0`, else exactly 0, via the mask `coincident`: this is how self-interaction is removed without a
+//!   (`x` where `r2` is at least the smallest normal number, else exactly 0, via the mask `coincident`: this is how self-interaction is removed without a
 //!   branch).
 //!
 //! After the source loop, `phi` is scaled by `phi_scale` and each `g{k}` by `grad_scale`, and the
@@ -241,7 +241,7 @@ fn stream_prelude(dims: &[usize], t: &str, suffix: &str, index: Option<usize>) -
     .unwrap();
     writeln!(
         s,
-        "let coincident{suffix} = simd.equal_{t}s(r2{suffix}, zero);"
+        "let coincident{suffix} = simd.less_than_{t}s(r2{suffix}, tiny);"
     )
     .unwrap();
     s
@@ -311,6 +311,9 @@ fn variant(spec: &KernelSpec, t: &str, gradients: bool) -> String {
     writeln!(s, "let lanes = S::{lanes};").unwrap();
     writeln!(s, "debug_assert!(lanes <= MAX_LANES);").unwrap();
     writeln!(s, "let zero = simd.splat_{t}s(0.0);").unwrap();
+    // Squared distances below the smallest normal number count as coincident: their
+    // reciprocal square roots (and logs) would overflow or lose all accuracy.
+    writeln!(s, "let tiny = simd.splat_{t}s({t}::MIN_POSITIVE);").unwrap();
     // The scales are f64 expressions, rounded once to `t`.
     let scale = |e: &str| {
         if t == "f64" {

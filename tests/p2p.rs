@@ -282,3 +282,25 @@ fn direct_rejects_bad_input() {
     ));
     assert!(run(&s, &q, &t).is_ok());
 }
+
+#[test]
+fn near_coincident_points_stay_finite() {
+    // Squared distances below the smallest normal float count as coincident (contribute 0)
+    // instead of overflowing the reciprocal square root.
+    for d in [1e-20f32, 1e-25, 1e-30] {
+        let sx = [0.0f32, d, 1.0];
+        let sy = [0.0f32, 0.0, 0.0];
+        let sz = [0.0f32, 0.0, 0.0];
+        let q = [1.0f32, 1.0, 1.0];
+        let (tx, ty, tz) = ([0.0f32], [0.0f32], [0.0f32]);
+        let mut out = [0.0f32; 4];
+        <oxifmm::Laplace as oxifmm::Kernel<3>>::p2p(
+            [&sx, &sy, &sz],
+            &q,
+            [&tx, &ty, &tz],
+            &mut out,
+            true,
+        );
+        assert!(out.iter().all(|x| x.is_finite()), "d = {d}: {out:?}");
+    }
+}
