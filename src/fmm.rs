@@ -9,12 +9,12 @@ use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
-use crate::cache::{CacheOutcome, CacheParams, NamedArray, OperatorCache, OwnedArray, OwnedData};
+use crate::cache::{CacheOutcome, CacheParams, OperatorCache, OwnedArray, OwnedData};
 use crate::error::{Error, Result};
 use crate::graph::{Op, Task, TaskGraph};
 use crate::kernel::Kernel;
 use crate::linalg::{Mat, gemm, same, same_mut};
-use crate::lists::{Csr, InteractionLists};
+use crate::lists::InteractionLists;
 use crate::morton::MortonKey;
 use crate::operators::{
     LevelScales, LevelSet, OperatorParams, level_set, transfer_index, unit_surface,
@@ -400,15 +400,15 @@ where
             report.operators = t0.elapsed();
             report.cache = cache_note;
             let t0 = Instant::now();
-            let plan = Plan::build(&tree, &lists, m2l);
-            let graph = build_graph(&tree, &lists, &plan);
+            let chunks = chunk_ranges(&tree);
+            let plan = Plan::build(&tree, &lists, &chunks, m2l);
+            let graph = build_graph(&tree, &lists, &chunks, &plan);
             report.graph = t0.elapsed();
 
             // Points are stored relative to the domain's centre (the kernel is translation
             // invariant): f32 runs keep their resolution on data far from the origin, and the
             // surfaces are built in the same frame.
-            let shift: [f64; D] =
-                std::array::from_fn(|k| tree.domain.origin[k] + 0.5 * tree.domain.width);
+            let shift = tree.domain.centre();
             let soa = |set: &[[T; D]], order: &[u32]| -> [Vec<T>; D] {
                 std::array::from_fn(|k| {
                     order
@@ -793,11 +793,6 @@ impl<T: Real> Operators<T> {
             (Store::Mapped(cache), note)
         } else {
             let arrays = compute()?;
-            let _ = NamedArray {
-                name: "",
-                shape: vec![],
-                data: crate::cache::ArrayRef::F64(&[]),
-            };
             (
                 Store::Owned(
                     arrays.into_iter().map(|(name, _, v)| (name, v)).collect(),
@@ -1004,11 +999,15 @@ struct M2lGroups {
 }
 
 impl Plan {
-    fn build<const D: usize>(tree: &LinearTree<D>, lists: &InteractionLists, m2l: M2l) -> Self {
+    fn build<const D: usize>(
+        tree: &LinearTree<D>,
+        lists: &InteractionLists,
+        ranges: &[(u32, Range<u32>)],
+        m2l: M2l,
+    ) -> Self {
         if m2l == M2l::Fft {
-            return Self::build_fft(tree);
+            return Self::build_fft(tree, ranges);
         }
-        let ranges = chunk_ranges(tree);
         // Transfer-vector index by linear offset in [-3, 3]^D.
         let table: Vec<u32> = (0..7usize.pow(D as u32))
             .map(|lin| {
@@ -1075,8 +1074,8 @@ impl Plan {
         }
     }
 
-    fn build_fft<const D: usize>(tree: &LinearTree<D>) -> Self {
-        let fft = chunk_ranges(tree)
+    fn build_fft<const D: usize>(tree: &LinearTree<D>, ranges: &[(u32, Range<u32>)]) -> Self {
+        let fft = ranges
             .par_iter()
             .map(|(level, r)| {
                 let mut ch = FftChunk::default();
@@ -1156,9 +1155,9 @@ fn chunk_ranges<const D: usize>(tree: &LinearTree<D>) -> Vec<(u32, Range<u32>)> 
 fn build_graph<const D: usize>(
     tree: &LinearTree<D>,
     lists: &InteractionLists,
+    chunks: &[(u32, Range<u32>)],
     plan: &Plan,
 ) -> TaskGraph {
-    let chunks = chunk_ranges(tree);
     let n_chunks = chunks.len();
     // chunk index of a node: chunks are laid out level by level in node order.
     let mut chunk_of = vec![0u32; tree.len()];
@@ -1186,6 +1185,7 @@ fn build_graph<const D: usize>(
                 tasks.push(Task {
                     op,
                     level: *level,
+                    chunk: c as u32,
                     nodes: r.clone(),
                 });
             }
@@ -1715,7 +1715,7 @@ impl<K: Kernel<D>, const D: usize, T: Real> Ctx<'_, K, D, T> {
     }
 
     fn m2l(&self, task: &Task, acc: &mut [u64; 8]) {
-        let c = self.chunk_index(task);
+        let c = task.chunk as usize;
         let g = &self.plan.groups[c];
         let level = task.level as usize;
         let set = &self.views[self.ops.set_of_level[level]];
@@ -1761,7 +1761,7 @@ impl<K: Kernel<D>, const D: usize, T: Real> Ctx<'_, K, D, T> {
     }
 
     fn m2l_fft(&self, task: &Task, acc: &mut [u64; 8]) {
-        let c = self.chunk_index(task);
+        let c = task.chunk as usize;
         let plan = &self.plan.fft[c];
         let g = self.ops.fft_grid.as_ref().expect("FFT operators in 3D");
         let nf = g.nfreq;
@@ -1837,15 +1837,6 @@ impl<K: Kernel<D>, const D: usize, T: Real> Ctx<'_, K, D, T> {
             }
         }
         clock.lap(acc, T_M2L);
-    }
-
-    fn chunk_index(&self, task: &Task) -> usize {
-        // Chunks are laid out level by level; find the chunk that starts at this task's node.
-        let mut c = 0;
-        for l in 0..task.level as usize {
-            c += self.tree.levels[l].len().div_ceil(CHUNK);
-        }
-        c + (task.nodes.start as usize - self.tree.levels[task.level as usize].start) / CHUNK
     }
 
     fn downward(&self, task: &Task, acc: &mut [u64; 8]) {
@@ -2082,9 +2073,7 @@ where
             n_out,
             gradients: self.gradients,
             m2l: self.m2l,
-            shift: std::array::from_fn(|k| {
-                self.tree.domain.origin[k] + 0.5 * self.tree.domain.width
-            }),
+            shift: self.tree.domain.centre(),
             hat_stride: if self.m2l == M2l::Fft {
                 self.ops.n
             } else {
@@ -2161,6 +2150,3 @@ where
         self.gradients
     }
 }
-
-#[allow(dead_code)]
-fn _unused(_: &Csr) {}

@@ -33,6 +33,8 @@ pub struct Task {
     pub op: Op,
     /// The level of every node in the range.
     pub level: u32,
+    /// Index of the node chunk (the builder's per-chunk plans are indexed by it).
+    pub chunk: u32,
     /// Node indices (tree order).
     pub nodes: Range<u32>,
 }

@@ -31,6 +31,18 @@ pub(crate) struct Mat<'a, T> {
     pub ld: usize,
 }
 
+impl<'a, T: Real> Mat<'a, T> {
+    /// The same operand viewed as `U`, which must be the same type as `T`.
+    fn cast<U: Real>(self) -> Mat<'a, U> {
+        Mat {
+            data: same(self.data),
+            rows: self.rows,
+            cols: self.cols,
+            ld: self.ld,
+        }
+    }
+}
+
 impl<'a, T> Mat<'a, T> {
     /// A packed column-major matrix.
     pub fn new(data: &'a [T], rows: usize, cols: usize) -> Self {
@@ -58,36 +70,16 @@ pub(crate) fn gemm<T: Real>(
         Precision::F64 => gemm_impl::<f64>(
             same_mut(c),
             ldc,
-            Mat {
-                data: same(a.data),
-                rows: a.rows,
-                cols: a.cols,
-                ld: a.ld,
-            },
-            Mat {
-                data: same(b.data),
-                rows: b.rows,
-                cols: b.cols,
-                ld: b.ld,
-            },
+            a.cast(),
+            b.cast(),
             alpha.to_f64(),
             accumulate,
         ),
         Precision::F32 => gemm_impl::<f32>(
             same_mut(c),
             ldc,
-            Mat {
-                data: same(a.data),
-                rows: a.rows,
-                cols: a.cols,
-                ld: a.ld,
-            },
-            Mat {
-                data: same(b.data),
-                rows: b.rows,
-                cols: b.cols,
-                ld: b.ld,
-            },
+            a.cast(),
+            b.cast(),
             alpha.to_f64() as f32,
             accumulate,
         ),

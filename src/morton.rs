@@ -284,6 +284,11 @@ impl<const D: usize> Domain<D> {
         a
     }
 
+    /// The centre of the cube.
+    pub fn centre(&self) -> [f64; D] {
+        std::array::from_fn(|k| self.origin[k] + 0.5 * self.width)
+    }
+
     /// True if the point lies in the closed cube.
     pub fn contains(&self, p: &[f64; D]) -> bool {
         (0..D).all(|k| p[k] >= self.origin[k] && p[k] <= self.origin[k] + self.width)
