@@ -24,6 +24,8 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+#[path = "build/hadamard.rs"]
+mod hadamard;
 #[path = "build/orders.rs"]
 mod orders;
 
@@ -88,7 +90,14 @@ fn main() {
     println!("cargo::rerun-if-changed=build.rs");
     println!("cargo::rerun-if-changed=build/orders.rs");
     let out_dir = std::env::var("OUT_DIR").expect("cargo sets OUT_DIR");
+    println!("cargo::rerun-if-changed=build/hadamard.rs");
     orders::generate(Path::new(&out_dir));
+    let (lo3, hi3) = orders::SUPPORTED
+        .iter()
+        .find(|s| s.0 == 3)
+        .map(|s| (s.1, s.2))
+        .expect("3D orders");
+    hadamard::generate(Path::new(&out_dir), lo3, hi3);
     let path = Path::new(&out_dir).join("microkernels.rs");
 
     let mut code = String::new();

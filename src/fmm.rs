@@ -1279,246 +1279,136 @@ struct Ctx<'a, K, const D: usize, T> {
     _k: PhantomData<K>,
 }
 
-/// Forward DFTs of every source child of an FFT M2L task (dispatched like [`Hadamard`]).
-struct ForwardAll<'a, 'c, K, const D: usize, T> {
+/// Forward DFTs of the source children of an FFT M2L task, 8 siblings at a time, into the
+/// task's frequency-major spectra (run through pulp's dispatch so that the 8-lane loops of
+/// [`crate::fft::forward8`] compile to the machine's SIMD).
+struct Forward<'a, 'c, K, const D: usize, T> {
     ctx: &'a Ctx<'c, K, D, T>,
     plan: &'a FftChunk,
     g: &'a crate::fft::FftGrid,
     tw: &'a crate::fft::Twiddles<'a, T>,
     spec: &'a mut [T],
-    re: &'a mut [T],
-    im: &'a mut [T],
     scratch: &'a mut [T],
 }
 
-impl<K: Kernel<D>, const D: usize, T: Real> pulp::WithSimd for ForwardAll<'_, '_, K, D, T> {
+impl<K: Kernel<D>, const D: usize, T: Real> pulp::WithSimd for Forward<'_, '_, K, D, T> {
     type Output = ();
 
     #[inline(always)]
     fn with_simd<S: pulp::Simd>(self, _simd: S) -> Self::Output {
-        let ForwardAll {
+        let Forward {
             ctx,
             plan,
             g,
             tw,
             spec,
-            re,
-            im,
             scratch,
         } = self;
         let n = ctx.ops.n;
-        let nf = g.nfreq;
+        let ns = plan.sparents.len();
         for (li, &sp) in plan.sparents.iter().enumerate() {
-            for (sc, b) in ctx.tree.children(sp as usize).enumerate() {
-                if ctx.tree.sources(b).is_empty() {
-                    continue;
-                }
-                // SAFETY: the source children's upward tasks are predecessors of this M2L task.
-                let eq = unsafe { ctx.up_equiv.get(b * n..(b + 1) * n) };
-                crate::fft::forward(g, tw, eq, re, im, scratch);
-                for f in 0..nf {
-                    spec[(li * nf + f) * 16 + sc] = re[f];
-                    spec[(li * nf + f) * 16 + 8 + sc] = im[f];
-                }
-            }
+            let first = ctx.tree.first_child[sp as usize] as usize;
+            let inputs: [Option<&[T]>; 8] = std::array::from_fn(|sc| {
+                let b = first + sc;
+                // SAFETY: the source children's upward tasks are predecessors of this task.
+                (!ctx.tree.sources(b).is_empty())
+                    .then(|| unsafe { ctx.up_equiv.get(b * n..(b + 1) * n) })
+            });
+            let plane = g.n * g.nz;
+            crate::fft::forward8(
+                g,
+                tw,
+                inputs,
+                &mut spec[li * plane * 16..],
+                ns * plane * 16,
+                scratch,
+            );
         }
     }
 }
 
-/// One inverse DFT (dispatched like [`Hadamard`]).
-struct Inverse<'a, T> {
+/// Inverse DFTs of an FFT M2L task, 8 target siblings at a time, into their check
+/// potentials (dispatched like [`Forward`]).
+struct Inverse<'a, 'c, K, const D: usize, T> {
+    ctx: &'a Ctx<'c, K, D, T>,
+    plan: &'a FftChunk,
     g: &'a crate::fft::FftGrid,
     tw: &'a crate::fft::Twiddles<'a, T>,
-    re: &'a [T],
-    im: &'a [T],
-    out: &'a mut [T],
+    accum: &'a [T],
+    /// Check potentials of the task's nodes, `n` per node from `first`.
+    dst: &'a mut [T],
+    first: usize,
     scale: T,
     scratch: &'a mut [T],
 }
 
-impl<T: Real> pulp::WithSimd for Inverse<'_, T> {
+impl<K: Kernel<D>, const D: usize, T: Real> pulp::WithSimd for Inverse<'_, '_, K, D, T> {
     type Output = ();
 
     #[inline(always)]
     fn with_simd<S: pulp::Simd>(self, _simd: S) -> Self::Output {
-        crate::fft::inverse(
-            self.g,
-            self.tw,
-            self.re,
-            self.im,
-            self.out,
-            self.scale,
-            self.scratch,
-        );
-    }
-}
-
-/// The Hadamard products of one FFT M2L task, run through pulp's runtime dispatch so that the
-/// plain loops below are compiled (and auto-vectorised) for the machine's widest SIMD.
-struct Hadamard<'a, T> {
-    accum: &'a mut [T],
-    spec: &'a [T],
-    m: &'a mut [T],
-    fft_re: &'a [T],
-    fft_im: &'a [T],
-    nt: usize,
-    nf: usize,
-    slots: &'a [u32],
-    used: &'a [bool],
-    pair_table: &'a [u32],
-}
-
-impl<T: Real> pulp::WithSimd for Hadamard<'_, T> {
-    type Output = ();
-
-    #[inline(always)]
-    fn with_simd<S: pulp::Simd>(self, simd: S) -> Self::Output {
-        let Hadamard {
+        let Inverse {
+            ctx,
+            plan,
+            g,
+            tw,
             accum,
-            spec,
-            m,
-            fft_re,
-            fft_im,
-            nt,
-            nf,
-            slots,
-            used,
-            pair_table,
+            dst,
+            first,
+            scale,
+            scratch,
         } = self;
-        for f in 0..nf {
-            let gre = &fft_re[f * nt..(f + 1) * nt];
-            let gim = &fft_im[f * nt..(f + 1) * nt];
-            // The 8 x 8 blocks of this frequency for every parent offset in use.
-            for ti in 0..27 {
-                if !used[ti] {
-                    continue;
-                }
-                for p in 0..64 {
-                    let t = pair_table[ti * 64 + p];
-                    let (sc, tc) = (p / 8, p % 8);
-                    let (vr, vi) = if t == u32::MAX {
-                        (T::ZERO, T::ZERO)
-                    } else {
-                        (gre[t as usize], gim[t as usize])
-                    };
-                    m[ti * 128 + sc * 16 + tc] = vr;
-                    m[ti * 128 + sc * 16 + 8 + tc] = vi;
-                }
-            }
-            if T::PRECISION == Precision::F64 {
-                hadamard_f64(
-                    simd,
-                    same_mut(&mut accum[..]),
-                    same(spec),
-                    same(&m[..]),
-                    slots,
-                    nf,
-                    f,
-                );
-            } else {
-                hadamard_plain(accum, spec, m, slots, nf, f);
-            }
+        let n = ctx.ops.n;
+        let ntp = plan.tparents.len();
+        for (tp, &p) in plan.tparents.iter().enumerate() {
+            let c0 = ctx.tree.first_child[p as usize] as usize;
+            let block = &mut dst[(c0 - first) * n..(c0 - first + 8) * n];
+            let mut it = block.chunks_exact_mut(n).enumerate();
+            let outs: [Option<&mut [T]>; 8] = std::array::from_fn(|_| {
+                let (tc, o) = it.next().expect("8 children");
+                (!ctx.tree.targets(c0 + tc).is_empty()).then_some(o)
+            });
+            let plane = g.n * g.nz;
+            crate::fft::inverse8(
+                g,
+                tw,
+                &accum[tp * plane * 16..],
+                ntp * plane * 16,
+                outs,
+                scale,
+                scratch,
+            );
         }
     }
 }
 
-/// The f64 Hadamard products of one frequency, explicit SIMD with fused multiply-adds:
-/// target children in lanes, source children broadcast. Four independent accumulators per
-/// lane group (re += mr qr, re -= mi qi, im += mr qi, im += mi qr) keep the FMA chains short,
-/// and they live in registers (the vector count `8 / lanes` is a compile-time constant).
-#[inline(always)]
-fn hadamard_f64<S: pulp::Simd>(
-    simd: S,
-    accum: &mut [f64],
-    spec: &[f64],
-    m: &[f64],
-    slots: &[u32],
-    nf: usize,
-    f: usize,
-) {
-    let lanes = S::F64_LANES;
-    if lanes > 8 || 8 % lanes != 0 {
-        // Not a lane count this kernel is written for: plain loops.
-        return hadamard_plain(accum, spec, m, slots, nf, f);
-    }
-    let nv = 8 / lanes;
-    let ntp = slots.len() / 27;
-    let zero = simd.splat_f64s(0.0);
-    for tp in 0..ntp {
-        let mut xr = [zero; 8];
-        let mut yr = [zero; 8];
-        let mut xi = [zero; 8];
-        let mut yi = [zero; 8];
-        for ti in 0..27 {
-            let sp = slots[tp * 27 + ti];
-            if sp == u32::MAX {
-                continue;
-            }
-            let q = &spec[(sp as usize * nf + f) * 16..(sp as usize * nf + f + 1) * 16];
-            let mt = &m[ti * 128..(ti + 1) * 128];
-            for sc in 0..8 {
-                let qr = simd.splat_f64s(q[sc]);
-                let qi = simd.splat_f64s(q[8 + sc]);
-                let (mr, _) = S::as_simd_f64s(&mt[sc * 16..sc * 16 + 8]);
-                let (mi, _) = S::as_simd_f64s(&mt[sc * 16 + 8..sc * 16 + 16]);
-                for v in 0..nv {
-                    xr[v] = simd.mul_add_e_f64s(mr[v], qr, xr[v]);
-                    yr[v] = simd.mul_add_e_f64s(mi[v], qi, yr[v]);
-                    xi[v] = simd.mul_add_e_f64s(mr[v], qi, xi[v]);
-                    yi[v] = simd.mul_add_e_f64s(mi[v], qr, yi[v]);
+thread_local! {
+    static SCRATCH_F64: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
+    static SCRATCH_F32: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` on a per-thread scratch buffer of `len` elements (contents unspecified), grown on
+/// first use and then reused, so that tasks do not allocate once the buffers have reached
+/// their working size. A re-entrant call gets a fresh buffer.
+fn with_scratch<T: Real, R>(len: usize, f: impl FnOnce(&mut [T]) -> R) -> R {
+    fn run<U: Real, T: Real, R>(
+        cell: &std::cell::RefCell<Vec<U>>,
+        len: usize,
+        f: impl FnOnce(&mut [T]) -> R,
+    ) -> R {
+        match cell.try_borrow_mut() {
+            Ok(mut v) => {
+                if v.len() < len {
+                    v.resize(len, U::ZERO);
                 }
+                f(same_mut(&mut v[..len]))
             }
-        }
-        let a = &mut accum[(tp * nf + f) * 16..(tp * nf + f + 1) * 16];
-        let (a_re, a_im) = a.split_at_mut(8);
-        let (are, _) = S::as_mut_simd_f64s(a_re);
-        let (aim, _) = S::as_mut_simd_f64s(a_im);
-        for v in 0..nv {
-            are[v] = simd.add_f64s(are[v], simd.sub_f64s(xr[v], yr[v]));
-            aim[v] = simd.add_f64s(aim[v], simd.add_f64s(xi[v], yi[v]));
+            Err(_) => f(&mut vec![T::ZERO; len]),
         }
     }
-}
-
-/// Plain-loop Hadamard products of one frequency (f32, and f64 on unusual lane counts).
-fn hadamard_plain<T: Real>(
-    accum: &mut [T],
-    spec: &[T],
-    m: &[T],
-    slots: &[u32],
-    nf: usize,
-    f: usize,
-) {
-    let ntp = slots.len() / 27;
-    for tp in 0..ntp {
-        let a: &mut [T; 16] = (&mut accum[(tp * nf + f) * 16..(tp * nf + f + 1) * 16])
-            .try_into()
-            .unwrap();
-        for ti in 0..27 {
-            let sp = slots[tp * 27 + ti];
-            if sp == u32::MAX {
-                continue;
-            }
-            let q: &[T; 16] = (&spec[(sp as usize * nf + f) * 16..(sp as usize * nf + f + 1) * 16])
-                .try_into()
-                .unwrap();
-            let mt: &[T; 128] = (&m[ti * 128..(ti + 1) * 128]).try_into().unwrap();
-            hadamard8(a, mt, q);
-        }
-    }
-}
-
-/// One parent pair at one frequency: `a[tc] += sum_sc m[sc][tc] q[sc]` in complex arithmetic,
-/// real parts in `[0..8]`, imaginary parts in `[8..16]`; target children in lanes.
-#[inline(always)]
-fn hadamard8<T: Real>(a: &mut [T; 16], m: &[T; 128], q: &[T; 16]) {
-    for sc in 0..8 {
-        let (qr, qi) = (q[sc], q[8 + sc]);
-        for tc in 0..8 {
-            let (mr, mi) = (m[sc * 16 + tc], m[sc * 16 + 8 + tc]);
-            a[tc] += mr * qr - mi * qi;
-            a[8 + tc] += mr * qi + mi * qr;
-        }
+    match T::PRECISION {
+        Precision::F64 => SCRATCH_F64.with(|c| run::<f64, T, R>(c, len, f)),
+        Precision::F32 => SCRATCH_F32.with(|c| run::<f32, T, R>(c, len, f)),
     }
 }
 
@@ -1779,63 +1669,62 @@ impl<K: Kernel<D>, const D: usize, T: Real> Ctx<'_, K, D, T> {
         // SAFETY: this task is the only writer of down_hat (stride n here) for its range.
         let dst = unsafe { self.down_hat.get_mut(r.start * n..r.end * n) };
         dst.fill(T::ZERO);
-        let ns = plan.sparents.len();
-        let ntp = plan.tparents.len();
-        let mut scratch = vec![T::ZERO; g.scratch_len()];
-        let mut re = vec![T::ZERO; nf];
-        let mut im = vec![T::ZERO; nf];
-        // Source spectra, [source parent][frequency][re 8 | im 8] (children in lanes).
-        let mut spec = vec![T::ZERO; ns * nf * 16];
-        pulp::Arch::new().dispatch(ForwardAll {
-            ctx: self,
-            plan,
-            g,
-            tw: &tw,
-            spec: &mut spec,
-            re: &mut re,
-            im: &mut im,
-            scratch: &mut scratch,
-        });
-        // Hadamard products, frequency by frequency: acc[tp][f][tc] += M[T][f][sc][tc] q[sp][f][sc].
-        let mut accum = vec![T::ZERO; ntp * nf * 16];
-        let mut m = vec![T::ZERO; 27 * 128];
-        let used: Vec<bool> = (0..27)
-            .map(|ti| (0..ntp).any(|tp| plan.slots[tp * 27 + ti] != u32::MAX))
-            .collect();
-        pulp::Arch::new().dispatch(Hadamard {
-            accum: &mut accum,
-            spec: &spec,
-            m: &mut m,
-            fft_re: set.fft_re,
-            fft_im: set.fft_im,
-            nt,
-            nf,
-            slots: &plan.slots,
-            used: &used,
-            pair_table: &self.ops.pair_table,
-        });
-        // Back to check potentials, one target child at a time.
-        for (tp, &p) in plan.tparents.iter().enumerate() {
-            for (tc, b) in self.tree.children(p as usize).enumerate() {
-                if self.tree.targets(b).is_empty() {
-                    continue;
-                }
-                for f in 0..nf {
-                    re[f] = accum[(tp * nf + f) * 16 + tc];
-                    im[f] = accum[(tp * nf + f) * 16 + 8 + tc];
-                }
-                let off = (b - r.start) * n;
-                pulp::Arch::new().dispatch(Inverse {
-                    g,
-                    tw: &tw,
-                    re: &re,
-                    im: &im,
-                    out: &mut dst[off..off + n],
-                    scale,
-                    scratch: &mut scratch,
-                });
-            }
+        let (ns, ntp) = (plan.sparents.len(), plan.tparents.len());
+        if ntp == 0 || ns == 0 {
+            clock.lap(acc, T_M2L);
+            return;
         }
+        let mut used = [false; 27];
+        for (ti, u) in used.iter_mut().enumerate() {
+            *u = (0..ntp).any(|tp| plan.slots[tp * 27 + ti] != u32::MAX);
+        }
+        let len_spec = nf * ns * 16;
+        let len_accum = nf * ntp * 16;
+        let len_m = crate::hadamard::HADAMARD_JB * 27 * 128;
+        let total = len_spec + len_accum + len_m + g.scratch_len();
+        with_scratch::<T, _>(total, |buf| {
+            let (spec, rest) = buf.split_at_mut(len_spec);
+            let (accum, rest) = rest.split_at_mut(len_accum);
+            let (m, scratch) = rest.split_at_mut(len_m);
+            // Source spectra, [kx][source parent][j][re 8 | im 8] (children in lanes).
+            pulp::Arch::new().dispatch(Forward {
+                ctx: self,
+                plan,
+                g,
+                tw: &tw,
+                spec,
+                scratch,
+            });
+            // Hadamard products: accum[f][tp][tc] = sum M[T][f][sc][tc] spec[f][sp][sc].
+            crate::hadamard::hadamard(
+                g.p,
+                crate::hadamard::HadamardArgs {
+                    accum,
+                    spec,
+                    m,
+                    gre: set.fft_re,
+                    gim: set.fft_im,
+                    nt,
+                    ns,
+                    ntp,
+                    slots: &plan.slots,
+                    used: &used,
+                    pair_table: &self.ops.pair_table,
+                },
+            );
+            // Back to check potentials, 8 target children at a time.
+            pulp::Arch::new().dispatch(Inverse {
+                ctx: self,
+                plan,
+                g,
+                tw: &tw,
+                accum,
+                dst,
+                first: r.start,
+                scale,
+                scratch,
+            });
+        });
         clock.lap(acc, T_M2L);
     }
 

@@ -9,6 +9,7 @@ pub mod error;
 pub mod fft;
 pub mod fmm;
 pub mod graph;
+mod hadamard;
 pub mod io;
 pub mod kernel;
 mod linalg;
