@@ -8,7 +8,7 @@
 
 use std::time::Instant;
 
-use oxifmm::points::{Distribution, charges, generate};
+use oxifmm::points::{Distribution, charges, generate, positive_charges};
 use oxifmm::{CacheMode, Fmm, Kernel, Laplace, M2l, Real};
 use rayon::prelude::*;
 
@@ -141,12 +141,12 @@ where
     oxifmm::Expansion<P, D>: oxifmm::SupportedOrder,
 {
     let points = generate::<T, D>(a.dist, a.n, 42);
-    let mut q = charges::<T>(a.n, 7);
-    if a.positive {
+    let q = if a.positive {
         // Charges in [0, 1] instead of [-1, 1].
-        q.iter_mut()
-            .for_each(|x| *x = T::from_f64(0.5 * (x.to_f64() + 1.0)));
-    }
+        positive_charges::<T>(a.n, 7)
+    } else {
+        charges::<T>(a.n, 7)
+    };
     println!(
         "oxifmm: Laplace {D}D, N = {}, {:?}, order {P}, {}, leaf {}, gradients {}, threads {}",
         a.n,

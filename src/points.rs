@@ -80,3 +80,12 @@ pub fn charges<T: Real>(n: usize, seed: u64) -> Vec<T> {
         .map(|_| T::from_f64(rng.random_range(-1.0..1.0)))
         .collect()
 }
+
+/// `n` charges uniform in `[0, 1]`, reproducible from `seed` (the same draws as [`charges`]
+/// mapped by `(q + 1) / 2`).
+pub fn positive_charges<T: Real>(n: usize, seed: u64) -> Vec<T> {
+    charges::<f64>(n, seed)
+        .into_iter()
+        .map(|q| T::from_f64(0.5 * (q + 1.0)))
+        .collect()
+}

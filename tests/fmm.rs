@@ -2,7 +2,7 @@
 //! sphere-surface and clustered points, separate targets, gradients; determinism across
 //! thread counts and re-evaluations; the operator cache; bad input.
 
-use oxifmm::points::{Distribution, charges, generate};
+use oxifmm::points::{Distribution, charges, generate, positive_charges};
 use oxifmm::{CacheMode, Error, Fmm, Kernel, Laplace, M2l, Real, direct};
 
 fn rel_l2<T: Real>(approx: &[T], exact: &[f64]) -> f64 {
@@ -27,17 +27,41 @@ where
     Laplace: Kernel<D>,
     oxifmm::Expansion<P, D>: oxifmm::SupportedOrder,
 {
+    run_errors::<P, D, T>(dist, n, leaf, separate_targets, gradients, false, M2l::Auto)
+}
+
+/// As [`errors`], with the charge sign convention and the M2L backend chosen: `positive`
+/// charges are uniform in `[0, 1]` (as kifmm-rs and FMM3D test), otherwise in `[-1, 1]` (zero
+/// mean, as exafmm-t tests, which makes the relative error larger).
+fn run_errors<const P: usize, const D: usize, T: Real>(
+    dist: Distribution,
+    n: usize,
+    leaf: usize,
+    separate_targets: bool,
+    gradients: bool,
+    positive: bool,
+    m2l: M2l,
+) -> (f64, f64)
+where
+    Laplace: Kernel<D>,
+    oxifmm::Expansion<P, D>: oxifmm::SupportedOrder,
+{
     let src = generate::<T, D>(dist, n, 3);
     let tgt = if separate_targets {
         generate::<T, D>(Distribution::Uniform, n / 2, 4)
     } else {
         src.clone()
     };
-    let q = charges::<T>(n, 5);
+    let q = if positive {
+        positive_charges::<T>(n, 5)
+    } else {
+        charges::<T>(n, 5)
+    };
     let mut b = Fmm::<Laplace, P, D, T>::builder()
         .sources(&src)
         .max_points_per_leaf(leaf)
         .gradients(gradients)
+        .m2l(m2l)
         .cache(CacheMode::Off);
     if separate_targets {
         b = b.targets(&tgt);
@@ -71,6 +95,46 @@ fn laplace_3d_f64_uniform_order_6() {
     // Measured 2.3e-6 (charges uniform in [-1, 1]); see README for the p-table.
     assert!(p < 4e-6, "potential error {p:e}");
     assert!(g < 2e-5, "gradient error {g:e}");
+}
+
+/// The 1e-6 potential target at p = 6 holds for positive charges (the convention of kifmm-rs,
+/// whose 4.5e-7 at p = 6 is the anchor); with zero-mean charges in [-1, 1] (exafmm-t's
+/// convention: 2.7e-6 at p = 6) the same accuracy takes p = 7, with either backend.
+#[test]
+fn laplace_3d_f64_potential_within_1e_6() {
+    let (pos6, _) = run_errors::<6, 3, f64>(
+        Distribution::Uniform,
+        8000,
+        40,
+        false,
+        false,
+        true,
+        M2l::Auto,
+    );
+    let (fft7, _) = run_errors::<7, 3, f64>(
+        Distribution::Uniform,
+        8000,
+        40,
+        false,
+        false,
+        false,
+        M2l::Fft,
+    );
+    let (svd7, _) = run_errors::<7, 3, f64>(
+        Distribution::Uniform,
+        8000,
+        40,
+        false,
+        false,
+        false,
+        M2l::Svd,
+    );
+    println!("p=6 positive charges {pos6:.2e}; p=7 signed charges: fft {fft7:.2e}, svd {svd7:.2e}");
+    assert!(pos6 <= 1e-6, "p = 6, positive charges: {pos6:e}");
+    assert!(
+        fft7 <= 1e-6 && svd7 <= 1e-6,
+        "p = 7: fft {fft7:e}, svd {svd7:e}"
+    );
 }
 
 #[test]

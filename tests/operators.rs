@@ -52,7 +52,7 @@ fn direct(t: &[P3], s: &[P3], q: &[f64]) -> Vec<f64> {
 }
 
 /// Errors of (P2M, M2M, M2L compressed, M2L uncompressed, L2L + L2P) at order p.
-fn errors(p: usize) -> [f64; 5] {
+fn errors(p: usize) -> [f64; 6] {
     let prm = OperatorParams::defaults(p, f64::EPSILON);
     let ls: LevelSet = level_set::<Laplace, 3>(p, 1.0, &prm).unwrap();
     let unit = unit_surface::<3>(p);
@@ -126,6 +126,23 @@ fn errors(p: usize) -> [f64; 5] {
     let m2l_c = rel_err(&l2p(&bcheck_c), &exact);
     let m2l_u = rel_err(&l2p(&bcheck_u), &exact);
 
+    // The compressed M2L chain over every transfer vector (sources filling the source box,
+    // targets filling the target box): its median, the typical far-field interaction.
+    let mut all: Vec<f64> = transfer_vectors::<3>()
+        .iter()
+        .enumerate()
+        .map(|(ti, t)| {
+            let ac: P3 = std::array::from_fn(|k| 2.0 * t[k] as f64);
+            let asrc = cloud(&mut rng, ac, 1.0, 100);
+            let aequiv = apply(&uc2e, &direct(&scaled(&unit, ac, ao), &asrc, &q[..100]));
+            let core = dense(&ls.m2l_cores[ti * k * k..(ti + 1) * k * k], k, k);
+            let bcheck = apply(&u, &apply(&core, &apply(&vt, &aequiv)));
+            rel_err(&l2p(&bcheck), &direct(&inside, &asrc, &q[..100]))
+        })
+        .collect();
+    all.sort_by(f64::total_cmp);
+    let m2l_median = all[all.len() / 2];
+
     // L2L + L2P: far sources, parent (half-width 2) local from its check surface, then child 3.
     let fsrc: Vec<P3> = cloud(&mut rng, [14.0, 2.0, -3.0], 2.0, 200);
     let pcheck = direct(&scaled(&unit, o, 2.0 * ai), &fsrc, &q);
@@ -147,23 +164,23 @@ fn errors(p: usize) -> [f64; 5] {
         &direct(&ctg, &fsrc, &q),
     );
     let _ = <Laplace as Kernel<3>>::NAME;
-    [p2m, m2m_err, m2l_c, m2l_u, l2l_err]
+    [p2m, m2m_err, m2l_c, m2l_u, l2l_err, m2l_median]
 }
 
 #[test]
 fn operator_errors_fall_with_order() {
-    println!("   p   P2M       M2M       M2L(svd)  M2L(full) L2L+L2P");
-    let mut all: Vec<[f64; 5]> = Vec::new();
+    println!("   p   P2M       M2M       M2L(svd)  M2L(full) L2L+L2P   M2L(median over t)");
+    let mut all: Vec<[f64; 6]> = Vec::new();
     for p in 2..=10 {
         let e = errors(p);
         all.push(e);
         println!(
-            "{p:>4}   {:.2e}  {:.2e}  {:.2e}  {:.2e}  {:.2e}",
-            e[0], e[1], e[2], e[3], e[4]
+            "{p:>4}   {:.2e}  {:.2e}  {:.2e}  {:.2e}  {:.2e}  {:.2e}",
+            e[0], e[1], e[2], e[3], e[4], e[5]
         );
         if (4..=8).contains(&p) {
             let before = all[p - 4];
-            for i in 0..5 {
+            for i in 0..6 {
                 assert!(
                     e[i] < before[i] * 0.5,
                     "error {i} did not fall from p = {} to {p}: {} -> {}",
@@ -182,6 +199,9 @@ fn operator_errors_fall_with_order() {
                 "p = 6 errors {e:?}"
             );
             assert!(e[2] < 3e-5 && e[3] < 3e-5, "p = 6 M2L errors {e:?}");
+            // Over all 316 transfer vectors the compressed M2L chain is near 1e-6 or better
+            // (measured median 4.3e-7).
+            assert!(e[5] < 1e-6, "p = 6 median M2L error {e:?}");
             assert!(
                 e[2] < 2.0 * e[3] + 1e-9,
                 "compressed M2L within the tolerance of the full one"
