@@ -1,16 +1,59 @@
-//! M2L alone, per target box, on real level data: the SVD/GEMM backend and the FFT/Hadamard
-//! backend side by side, p = 4, 6, 8, f32 and f64 (Laplace 3D, 200k uniform points).
+//! M2L alone, on real level data (Laplace 3D, 200k uniform points, one thread): the
+//! SVD/GEMM backend and the FFT/Hadamard backend side by side, p = 4, 6, 8, f32 and f64.
 //!
-//! Throughput is in target boxes per second. Flops per box (printed at start-up):
-//! SVD `2 k^2 |V|` (k = M2L rank, |V| <= 189) plus the two basis products `4 n k`;
-//! FFT `26 * 64 * F * 8 / 8` Hadamard (F = (2p)^2 (p + 1) frequencies) plus the DFTs.
+//! Criterion reports target boxes per second. Before each group a summary line gives the
+//! M2L work per evaluate (`BuildReport::m2l_flops`), the achieved GFLOP/s (median of 5
+//! timed runs) and its ratio to this machine's single-thread GEMM speed in the same
+//! precision (faer, 512 x 512 x 512, measured at start-up): the physical limit the GEMM-based
+//! backend can approach, and the yardstick for the Hadamard kernels. The FFT backend does
+//! fewer flops per box, so compare boxes/s between backends and GFLOP/s against GEMM.
+//!
+//! `cargo bench --bench m2l` (the README's backend table comes from its output).
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use oxifmm::points::{Distribution, charges, generate};
 use oxifmm::{CacheMode, Fmm, Laplace, M2l, Real};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-fn run<const P: usize, T: Real>(c: &mut Criterion, dir: &std::path::Path)
-where
+/// Median seconds of `reps` calls of `f`.
+fn median_secs(reps: usize, mut f: impl FnMut()) -> f64 {
+    let mut t: Vec<f64> = (0..reps)
+        .map(|_| {
+            let t0 = Instant::now();
+            f();
+            t0.elapsed().as_secs_f64()
+        })
+        .collect();
+    t.sort_by(f64::total_cmp);
+    t[reps / 2]
+}
+
+/// Single-thread GEMM speed in GFLOP/s for `T` (faer, square 512).
+fn gemm_gflops<T: faer::traits::ComplexField + Real>() -> f64 {
+    use faer::{Accum, Mat, Par, linalg::matmul::matmul};
+    let n = 512;
+    let a = Mat::<T>::from_fn(n, n, |i, j| {
+        T::from_f64(((i * 7 + j * 3) % 11) as f64 - 5.0)
+    });
+    let b = Mat::<T>::from_fn(n, n, |i, j| T::from_f64(((i * 5 + j) % 13) as f64 - 6.0));
+    let mut c = Mat::<T>::zeros(n, n);
+    let s = median_secs(5, || {
+        matmul(
+            c.as_mut(),
+            Accum::Replace,
+            a.as_ref(),
+            b.as_ref(),
+            T::from_f64(1.0),
+            Par::Seq,
+        )
+    });
+    2.0 * (n * n * n) as f64 / s / 1e9
+}
+
+fn run<const P: usize, T: Real + faer::traits::ComplexField>(
+    c: &mut Criterion,
+    dir: &std::path::Path,
+    gemm: f64,
+) where
     oxifmm::Expansion<P, 3>: oxifmm::SupportedOrder,
 {
     let n = 200_000;
@@ -18,28 +61,32 @@ where
     let q = charges::<T>(n, 2);
     let mut g = c.benchmark_group("m2l");
     g.sample_size(10)
-        .measurement_time(Duration::from_secs(4))
-        .warm_up_time(Duration::from_millis(500));
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_millis(300));
     for backend in [M2l::Svd, M2l::Fft] {
         let fmm = Fmm::<Laplace, P, 3, T>::builder()
             .sources(&pts)
             .max_points_per_leaf(150)
+            .threads(1)
             .m2l(backend)
             .cache(CacheMode::Dir(dir.to_path_buf()))
             .build()
             .unwrap();
         fmm.evaluate(&q).unwrap();
         let boxes = fmm.run_m2l_only();
-        let nf = (2 * P) * (2 * P) * (P + 1);
+        let flops = fmm.build_report().m2l_flops;
+        let secs = median_secs(5, || {
+            fmm.run_m2l_only();
+        });
         let k = fmm.build_report().m2l_rank[0];
-        let flops = match backend {
-            M2l::Fft => 26.0 * 64.0 * nf as f64,
-            _ => 2.0 * (k * k) as f64 * 189.0,
-        };
         println!(
-            "m2l {backend:?} p={P} {}: {boxes} target boxes, ~{:.2} MFLOP per box (rank {k})",
+            "m2l summary {backend:?} p={P} {}: {boxes} target boxes, {:.2} MFLOP/box (rank {k}), \
+             {:.0} boxes/s, {:.1} GFLOP/s = {:.0}% of GEMM ({gemm:.1} GFLOP/s)",
             T::PRECISION.name(),
-            flops / 1e6
+            flops / boxes as f64 / 1e6,
+            boxes as f64 / secs,
+            flops / secs / 1e9,
+            100.0 * flops / secs / 1e9 / gemm
         );
         g.throughput(Throughput::Elements(boxes as u64));
         g.bench_function(format!("{backend:?}_p{P}_{}", T::PRECISION.name()), |b| {
@@ -51,12 +98,14 @@ where
 
 fn bench(c: &mut Criterion) {
     let dir = std::env::temp_dir().join("oxifmm-bench-m2l");
-    run::<4, f32>(c, &dir);
-    run::<4, f64>(c, &dir);
-    run::<6, f32>(c, &dir);
-    run::<6, f64>(c, &dir);
-    run::<8, f32>(c, &dir);
-    run::<8, f64>(c, &dir);
+    let (g32, g64) = (gemm_gflops::<f32>(), gemm_gflops::<f64>());
+    println!("single-thread GEMM (faer, 512^3): f32 {g32:.1} GFLOP/s, f64 {g64:.1} GFLOP/s");
+    run::<4, f32>(c, &dir, g32);
+    run::<4, f64>(c, &dir, g64);
+    run::<6, f32>(c, &dir, g32);
+    run::<6, f64>(c, &dir, g64);
+    run::<8, f32>(c, &dir, g32);
+    run::<8, f64>(c, &dir, g64);
 }
 
 criterion_group!(benches, bench);

@@ -154,6 +154,11 @@ pub struct BuildReport {
     pub m2l: M2l,
     /// M2L rank of the SVD backend (per level set; one entry for homogeneous kernels).
     pub m2l_rank: Vec<usize>,
+    /// Floating-point operations of one `evaluate`'s M2L tasks (a fused multiply-add counts
+    /// two): `2 k^2` per V-list pair for the SVD backend (its basis products are timed under
+    /// P2M/M2M and L2L); Hadamard products (`8 x 8` complex blocks per neighbouring parent
+    /// pair and frequency) plus the forward and inverse transforms for the FFT backend.
+    pub m2l_flops: f64,
     /// Bytes held by the tree.
     pub tree_bytes: usize,
     /// Bytes held by the lists and the M2L plan.
@@ -438,6 +443,7 @@ where
             report.tasks = graph.len();
             report.edges = graph.edges();
             report.m2l_rank = ops.sets.iter().map(|s| s.m2l_rank).collect();
+            report.m2l_flops = plan.flops(&tree, &ops, ORDER);
             report.m2l = m2l;
             report.tree_bytes = tree.bytes();
             report.lists_bytes = lists.bytes() + plan.bytes();
@@ -1122,6 +1128,36 @@ impl Plan {
             groups: Vec::new(),
             fft,
         }
+    }
+
+    /// See [`BuildReport::m2l_flops`].
+    fn flops<const D: usize, T>(&self, tree: &LinearTree<D>, ops: &Operators<T>, p: usize) -> f64 {
+        let mut total = 0.0;
+        for g in &self.groups {
+            if g.pairs.is_empty() {
+                continue;
+            }
+            let level = tree.keys[g.pairs[0].0 as usize].level() as usize;
+            let k = ops.sets[ops.set_of_level[level]].m2l_rank as f64;
+            total += 2.0 * k * k * g.pairs.len() as f64;
+        }
+        if !self.fft.is_empty() {
+            let (pf, n) = (p as f64, 2.0 * p as f64);
+            let nz = n / 2.0 + 1.0;
+            let nf = n * n * nz;
+            // Per 8-lane transform: z, y and x passes (multiply-adds on complex data).
+            let fwd =
+                8.0 * (pf * pf * nz * pf * 4.0 + pf * pf * n * nz * 8.0 + n * pf * n * nz * 8.0);
+            let inv =
+                8.0 * (n * pf * n * nz * 8.0 + pf * n * pf * nz * 8.0 + pf * pf * pf * nz * 4.0);
+            for ch in &self.fft {
+                let pairs = ch.slots.iter().filter(|&&s| s != u32::MAX).count() as f64;
+                total += pairs * 64.0 * 8.0 * nf
+                    + fwd * ch.sparents.len() as f64
+                    + inv * ch.tparents.len() as f64;
+            }
+        }
+        total
     }
 
     fn bytes(&self) -> usize {
