@@ -1,5 +1,6 @@
-//! Warm-cache `OperatorCache::open` time (full validation incl. payload checksum) for
-//! ~2 MB and ~40 MB of arrays, and raw checksum throughput.
+//! Warm-cache `OperatorCache::open` time (header validation; arrays are verified lazily)
+//! and `open` + `verify_all` (every array checksum) for ~2 MB and ~40 MB of arrays, and raw
+//! checksum throughput.
 
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -53,9 +54,15 @@ fn bench_open(c: &mut Criterion) {
         g.bench_with_input(
             BenchmarkId::new("open", format!("{mb}MB")),
             &path,
+            |b, path| b.iter(|| OperatorCache::open(black_box(path), &p).unwrap()),
+        );
+        g.bench_with_input(
+            BenchmarkId::new("open_verify_all", format!("{mb}MB")),
+            &path,
             |b, path| {
                 b.iter(|| {
                     let c = OperatorCache::open(black_box(path), &p).unwrap();
+                    c.verify_all().unwrap();
                     black_box(c.f64("op0").unwrap()[0])
                 })
             },

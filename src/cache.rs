@@ -16,21 +16,37 @@
 //! | payload | the arrays, raw little-endian, each at a 64-byte aligned offset, zero padded |
 //!
 //! The header holds the [`CacheParams`], a table of contents (per array: name, dtype, shape,
-//! byte offset from the start of the payload, byte length), the payload length and the
-//! payload checksum. The payload starts at `align64(16 + H)`; the file ends at the end of
-//! the payload, whose length is a multiple of 64.
+//! byte offset from the start of the payload, byte length, checksum) and the payload length.
+//! The payload starts at `align64(16 + H)`; the file ends at the end of the payload, whose
+//! length is a multiple of 64. The arrays are contiguous in table order: the first starts at
+//! payload offset 0 and each next one at the end of the previous one rounded up to a multiple
+//! of 64; the payload ends where the last array's padding ends.
 //!
-//! Both checksums are a 64-bit multiply-rotate hash with four independent lanes of 8 bytes
+//! An array's *span* is its bytes plus the zero padding after it, up to the next multiple of
+//! 64 (so the spans tile the payload exactly, and every payload byte lies in one span). The
+//! array's checksum is the [`checksum`] of the concatenated little-endian `u64` checksums of
+//! its span's consecutive 1 MiB blocks (the last block may be shorter; an empty span has no
+//! blocks), so that one array can be verified by several threads.
+//!
+//! All checksums are a 64-bit multiply-rotate hash with four independent lanes of 8 bytes
 //! (in the style of xxHash64, not compatible with it; see [`checksum`]). Any single changed
 //! byte anywhere in the file is always detected: by the magic or version checks, by the
-//! header checksum (preamble, header and the stored checksum itself), by the zero-padding
-//! check, or by the payload checksum (all payload bytes, padding included).
+//! header checksum (preamble, header including every array checksum, and the stored header
+//! checksum itself), by the zero-padding check after the header, or by the checksum of the
+//! array whose span holds the byte (the byte changes one block's checksum, which changes one
+//! word of the array checksum's input).
 //!
-//! [`OperatorCache::open`] validates all of this before handing out a view, and rejects a
-//! file whose parameters differ from the expected ones. Files are only ever written to a
-//! temporary file in the same directory and renamed into place ([`write_cache`]), so a
-//! reader never sees half a file and concurrent writers of the same cache end with one
-//! valid file.
+//! Verification is split in two, so that opening costs O(header) whatever the file size:
+//! [`OperatorCache::open`] checks the preamble, the header checksum, the parameters, the
+//! file size and every array's offset, length and alignment, and maps the file without
+//! reading the payload. Each array's checksum is verified the first time the array is handed
+//! out ([`OperatorCache::f64`], [`OperatorCache::f32`]; once per array and open), or for all
+//! arrays at once, in parallel, by [`OperatorCache::verify_all`]. Data whose checksum does not
+//! match is never handed out. [`load_or_create`] opens and verifies every array before it
+//! trusts a file, and rejects a file whose parameters differ from the expected ones. Files
+//! are only ever written to a temporary file in the same directory and renamed into place
+//! ([`write_cache`]), so a reader never sees half a file and concurrent writers of the same
+//! cache end with one valid file.
 //!
 //! Zero-copy views need a little-endian target: on a big-endian target
 //! [`OperatorCache::open`] returns [`Error::Cache`] (writing works everywhere).
@@ -56,15 +72,21 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use bincode::{Decode, Encode};
 use memmap2::{Mmap, MmapOptions};
+use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 
 /// Version of the memory-mapped file format written and read by this build.
-pub const FORMAT_VERSION: u32 = 1;
+///
+/// Version 2: per-array checksums in the table of contents (verified lazily) instead of one
+/// payload checksum; arrays contiguous in table order.
+pub const FORMAT_VERSION: u32 = 2;
 
 const MAGIC: [u8; 8] = *b"OXIFMMOC";
 const PREAMBLE: usize = 16;
@@ -290,6 +312,8 @@ struct TocEntry {
     /// Byte offset from the start of the payload.
     offset: u64,
     byte_len: u64,
+    /// [`array_checksum`] of the array's span (its bytes and the padding after them).
+    checksum: u64,
 }
 
 #[derive(Debug, Encode, Decode)]
@@ -297,7 +321,6 @@ struct Header {
     params: CacheParams,
     toc: Vec<TocEntry>,
     payload_len: u64,
-    payload_checksum: u64,
 }
 
 /// A validated array entry: offsets are absolute within the file.
@@ -308,6 +331,10 @@ struct Entry {
     shape: Vec<usize>,
     offset: usize,
     byte_len: usize,
+    /// Stored checksum of the span `offset..offset + align_up(byte_len)`.
+    checksum: u64,
+    /// Set once the span's checksum has been computed: whether it matched `checksum`.
+    verified: OnceLock<bool>,
 }
 
 #[inline(always)]
@@ -426,12 +453,73 @@ impl Hasher {
     }
 }
 
-/// The 64-bit checksum used for cache headers and payloads (see the module docs):
+/// The 64-bit checksum used for cache headers and arrays (see the module docs):
 /// deterministic across platforms, about one multiply per 4 bytes.
 pub fn checksum(bytes: &[u8]) -> u64 {
     let mut h = Hasher::new(0);
     h.update(bytes);
     h.finish()
+}
+
+/// Block size of [`array_checksum`] (part of the file format).
+const BLOCK: usize = 1 << 20;
+
+/// Checksum of an array's span: [`checksum`] of the little-endian concatenation of the
+/// checksums of its consecutive [`BLOCK`]-byte blocks (the last one may be shorter). The
+/// blocks are hashed in parallel. Equal to what [`BlockHasher`] computes from a stream.
+fn array_checksum(span: &[u8]) -> u64 {
+    let blocks: Vec<u64> = if span.len() <= BLOCK {
+        span.chunks(BLOCK).map(checksum).collect()
+    } else {
+        span.par_chunks(BLOCK).map(checksum).collect()
+    };
+    let mut h = Hasher::new(0);
+    for b in blocks {
+        h.update(&b.to_le_bytes());
+    }
+    h.finish()
+}
+
+/// Streaming form of [`array_checksum`], for the writer.
+struct BlockHasher {
+    outer: Hasher,
+    block: Hasher,
+    in_block: usize,
+}
+
+impl BlockHasher {
+    fn new() -> Self {
+        BlockHasher {
+            outer: Hasher::new(0),
+            block: Hasher::new(0),
+            in_block: 0,
+        }
+    }
+
+    fn update(&mut self, mut data: &[u8]) {
+        while !data.is_empty() {
+            let take = (BLOCK - self.in_block).min(data.len());
+            self.block.update(&data[..take]);
+            self.in_block += take;
+            data = &data[take..];
+            if self.in_block == BLOCK {
+                self.end_block();
+            }
+        }
+    }
+
+    fn end_block(&mut self) {
+        let b = std::mem::replace(&mut self.block, Hasher::new(0)).finish();
+        self.outer.update(&b.to_le_bytes());
+        self.in_block = 0;
+    }
+
+    fn finish(mut self) -> u64 {
+        if self.in_block > 0 {
+            self.end_block();
+        }
+        self.outer.finish()
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -506,38 +594,36 @@ fn commit_temp(guard: &mut TempGuard, path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Feeds the payload bytes (arrays as little-endian, with zero padding to 64-byte offsets)
-/// to `sink`, in chunks.
-fn for_each_payload_chunk(
-    arrays: &[NamedArray],
+/// Feeds one array's span (its values as little-endian bytes, then zero padding up to the
+/// next multiple of 64 bytes) to `sink`, in chunks, using `buf` as scratch.
+fn for_each_span_chunk(
+    a: &NamedArray,
+    buf: &mut Vec<u8>,
     mut sink: impl FnMut(&[u8]) -> Result<()>,
 ) -> Result<()> {
     const CHUNK: usize = 8192;
     let zeros = [0u8; ALIGN];
-    let mut buf = Vec::with_capacity(CHUNK * 8);
-    for a in arrays {
-        let bytes = match a.data {
-            ArrayRef::F64(d) => {
-                for c in d.chunks(CHUNK) {
-                    buf.clear();
-                    buf.extend(c.iter().flat_map(|x| x.to_le_bytes()));
-                    sink(&buf)?;
-                }
-                d.len() * 8
+    let bytes = match a.data {
+        ArrayRef::F64(d) => {
+            for c in d.chunks(CHUNK) {
+                buf.clear();
+                buf.extend(c.iter().flat_map(|x| x.to_le_bytes()));
+                sink(buf)?;
             }
-            ArrayRef::F32(d) => {
-                for c in d.chunks(CHUNK) {
-                    buf.clear();
-                    buf.extend(c.iter().flat_map(|x| x.to_le_bytes()));
-                    sink(&buf)?;
-                }
-                d.len() * 4
-            }
-        };
-        let pad = align_up(bytes) - bytes;
-        if pad > 0 {
-            sink(&zeros[..pad])?;
+            d.len() * 8
         }
+        ArrayRef::F32(d) => {
+            for c in d.chunks(CHUNK) {
+                buf.clear();
+                buf.extend(c.iter().flat_map(|x| x.to_le_bytes()));
+                sink(buf)?;
+            }
+            d.len() * 4
+        }
+    };
+    let pad = align_up(bytes) - bytes;
+    if pad > 0 {
+        sink(&zeros[..pad])?;
     }
     Ok(())
 }
@@ -582,31 +668,33 @@ pub fn write_cache(path: &Path, params: &CacheParams, arrays: &[NamedArray]) -> 
     check_arrays(arrays)?;
 
     // Layout: offsets relative to the payload start, each 64-byte aligned.
+    // Each array's checksum is computed from the same byte stream that is written below.
     let mut toc = Vec::with_capacity(arrays.len());
     let mut offset = 0usize;
+    let mut buf = Vec::new();
     for a in arrays {
         let byte_len = a.data.len() * a.data.dtype().size();
+        let mut hasher = BlockHasher::new();
+        for_each_span_chunk(a, &mut buf, |b| {
+            hasher.update(b);
+            Ok(())
+        })?;
         toc.push(TocEntry {
             name: a.name.to_string(),
             dtype: a.data.dtype(),
             shape: a.shape.iter().map(|&s| s as u64).collect(),
             offset: offset as u64,
             byte_len: byte_len as u64,
+            checksum: hasher.finish(),
         });
         offset = align_up(offset + byte_len);
     }
     let payload_len = offset;
 
-    let mut hasher = Hasher::new(0);
-    for_each_payload_chunk(arrays, |b| {
-        hasher.update(b);
-        Ok(())
-    })?;
     let header = Header {
         params: params.clone(),
         toc,
         payload_len: payload_len as u64,
-        payload_checksum: hasher.finish(),
     };
     let encoded =
         bincode::encode_to_vec(&header, bincode::config::standard()).map_err(|e| Error::Cache {
@@ -641,7 +729,9 @@ pub fn write_cache(path: &Path, params: &CacheParams, arrays: &[NamedArray]) -> 
     let tmp = guard.path.clone();
     let mut w = BufWriter::with_capacity(1 << 20, file);
     w.write_all(&head).map_err(io_err(&tmp))?;
-    for_each_payload_chunk(arrays, |b| w.write_all(b).map_err(io_err(&tmp)))?;
+    for a in arrays {
+        for_each_span_chunk(a, &mut buf, |b| w.write_all(b).map_err(io_err(&tmp)))?;
+    }
     let file = w.into_inner().map_err(|e| io_err(&tmp)(e.into_error()))?;
     file.sync_all().map_err(io_err(&tmp))?;
     drop(file);
@@ -671,7 +761,10 @@ impl std::fmt::Debug for OperatorCache {
     }
 }
 
-/// Validates a whole cache image; returns the params and absolute array entries.
+/// Validates a cache image's preamble, header and layout (not the array data, which is
+/// checked per array by [`OperatorCache::verify_entry`]); reads only the first `16 + H`
+/// bytes (plus the padding after them) of `bytes`, whatever its length. Returns the params
+/// and absolute array entries.
 fn validate(bytes: &[u8], expected: &CacheParams) -> Result<(CacheParams, Vec<Entry>), String> {
     let len = bytes.len();
     if len < PREAMBLE {
@@ -742,7 +835,8 @@ fn validate(bytes: &[u8], expected: &CacheParams) -> Result<(CacheParams, Vec<En
     }
     let mut entries = Vec::with_capacity(header.toc.len());
     let mut names = std::collections::HashSet::new();
-    let mut prev_end = payload_start;
+    // Where the next array must start: the spans tile the payload.
+    let mut next = payload_start;
     for t in header.toc {
         if t.name.is_empty() || !names.insert(t.name.clone()) {
             return Err(format!("array name {:?} is empty or repeated", t.name));
@@ -776,8 +870,17 @@ fn validate(bytes: &[u8], expected: &CacheParams) -> Result<(CacheParams, Vec<En
                 t.name
             ));
         }
-        let end = offset
+        if offset != next {
+            return Err(format!(
+                "array {:?}: offset {offset} is not where the previous array ends ({next})",
+                t.name
+            ));
+        }
+        // Span end: offset is a multiple of 64, so this cannot overflow if the sum fits.
+        let span_end = offset
             .checked_add(byte_len)
+            .and_then(|e| e.checked_add(ALIGN - 1))
+            .map(|e| e / ALIGN * ALIGN)
             .filter(|&e| e <= file_len)
             .ok_or_else(|| {
                 format!(
@@ -785,28 +888,36 @@ fn validate(bytes: &[u8], expected: &CacheParams) -> Result<(CacheParams, Vec<En
                     t.name
                 )
             })?;
-        if offset < prev_end {
-            return Err(format!("array {:?} overlaps the previous one", t.name));
-        }
-        prev_end = end;
+        next = span_end;
         entries.push(Entry {
             name: t.name,
             dtype: t.dtype,
             shape,
             offset,
             byte_len,
+            checksum: t.checksum,
+            verified: OnceLock::new(),
         });
     }
-    if checksum(&bytes[payload_start..]) != header.payload_checksum {
-        return Err("payload checksum mismatch: array data is corrupt".to_string());
+    if next != file_len {
+        return Err(format!(
+            "payload length {} does not match the arrays, which end at payload byte {}",
+            header.payload_len,
+            next - payload_start
+        ));
     }
     Ok((header.params, entries))
 }
 
 impl OperatorCache {
-    /// Opens and validates a cache file: magic, format version, header checksum, parameters
-    /// equal to `expected`, file size, each array's offset and length within the file and
-    /// 64-byte aligned, and the payload checksum over every payload byte.
+    /// Opens a cache file and validates its header: magic, format version, header checksum
+    /// (which covers every array's checksum), parameters equal to `expected`, file size, and
+    /// each array's offset and length (within the file, 64-byte aligned, contiguous). The
+    /// payload is mapped but not read, so this takes about the same time for any file size.
+    ///
+    /// Array data is verified against its checksum on first access ([`Self::f64`],
+    /// [`Self::f32`]) or by [`Self::verify_all`]; a file must pass [`Self::verify_all`]
+    /// before it is known to be intact ([`load_or_create`] does this).
     ///
     /// Errors: [`Error::Io`] if the file cannot be opened or mapped (a missing file gives
     /// [`std::io::ErrorKind::NotFound`]); [`Error::Cache`] naming what is wrong otherwise,
@@ -836,9 +947,8 @@ impl OperatorCache {
         // writers create a new temporary file and rename it over the old one, which leaves
         // this mapping's inode intact. Another program truncating or rewriting the file in
         // place while it is mapped is outside the supported use (as for any mmap).
-        // `populate` (MAP_POPULATE on Linux) prefaults the whole file in one call: the payload
-        // checksum reads every page anyway, and this is much cheaper than one fault per page.
-        let map = unsafe { MmapOptions::new().populate().map(&file) }.map_err(io_err(path))?;
+        // No `populate`: pages are faulted in lazily, so opening does not read the payload.
+        let map = unsafe { MmapOptions::new().map(&file) }.map_err(io_err(path))?;
         if !(map.as_ptr() as usize).is_multiple_of(ALIGN) {
             return Err(cache_err("memory map is not 64-byte aligned".to_string()));
         }
@@ -880,6 +990,42 @@ impl OperatorCache {
         self.entries.iter().find(|e| e.name == name)
     }
 
+    /// The array's span: its bytes and the padding after them (in the file: `validate`
+    /// checked `offset + align_up(byte_len)` lies within the map).
+    fn span(&self, e: &Entry) -> &[u8] {
+        &self.map[e.offset..e.offset + align_up(e.byte_len)]
+    }
+
+    /// Verifies the entry's checksum, computing it on the first call only (concurrent first
+    /// callers wait for one computation).
+    fn verify_entry(&self, e: &Entry) -> Result<()> {
+        if *e
+            .verified
+            .get_or_init(|| array_checksum(self.span(e)) == e.checksum)
+        {
+            Ok(())
+        } else {
+            Err(Error::Cache {
+                path: self.path.clone(),
+                reason: format!("array {:?} checksum mismatch: data is corrupt", e.name),
+            })
+        }
+    }
+
+    /// Verifies every array not verified yet against its checksum, in parallel (arrays and
+    /// 1 MiB blocks of each array); arrays checked before keep their result. Returns the
+    /// first failure in table order: an [`Error::Cache`] naming the corrupt array. After
+    /// `Ok`, every array view is served without further checks.
+    pub fn verify_all(&self) -> Result<()> {
+        // Arrays already verified (or found corrupt) return their stored result at once.
+        let results: Vec<Result<()>> = self
+            .entries
+            .par_iter()
+            .map(|e| self.verify_entry(e))
+            .collect();
+        results.into_iter().collect()
+    }
+
     fn bytes_of(&self, name: &str, dtype: DType) -> Result<&[u8]> {
         let e = self.entry(name).ok_or_else(|| Error::Cache {
             path: self.path.clone(),
@@ -895,10 +1041,12 @@ impl OperatorCache {
                 ),
             });
         }
+        self.verify_entry(e)?;
         Ok(&self.map[e.offset..e.offset + e.byte_len])
     }
 
-    /// Zero-copy view of an `f64` array. [`Error::Cache`] if missing or of another dtype.
+    /// Zero-copy view of an `f64` array. [`Error::Cache`] if missing, of another dtype, or
+    /// if its checksum does not match (verified on the first access to each array).
     pub fn f64(&self, name: &str) -> Result<&[f64]> {
         let b = self.bytes_of(name, DType::F64)?;
         debug_assert!(
@@ -910,11 +1058,14 @@ impl OperatorCache {
         // the map and byte_len = 8 * (number of elements), so the slice covers exactly
         // byte_len initialised bytes. Every bit pattern is a valid f64, the bytes are stored
         // little-endian and `open` refuses big-endian targets. The returned slice borrows
-        // `self`, so the read-only map outlives it.
+        // `self`, so the read-only map outlives it. (Integrity, not needed for soundness:
+        // `bytes_of` returns only after this array's checksum was verified, on this first
+        // access or an earlier one, so the values are the ones written.)
         Ok(unsafe { std::slice::from_raw_parts(b.as_ptr().cast::<f64>(), b.len() / 8) })
     }
 
-    /// Zero-copy view of an `f32` array. [`Error::Cache`] if missing or of another dtype.
+    /// Zero-copy view of an `f32` array. [`Error::Cache`] if missing, of another dtype, or
+    /// if its checksum does not match (verified on the first access to each array).
     pub fn f32(&self, name: &str) -> Result<&[f32]> {
         let b = self.bytes_of(name, DType::F32)?;
         debug_assert!(
@@ -922,7 +1073,8 @@ impl OperatorCache {
         );
         // SAFETY: as in `f64`: 64-byte aligned offset in a page-aligned map (so aligned for
         // f32), byte_len = 4 * elements within the map, every bit pattern is a valid f32,
-        // little-endian target only, and the slice borrows `self`.
+        // little-endian target only, and the slice borrows `self` (and `bytes_of` verified
+        // the array's checksum first).
         Ok(unsafe { std::slice::from_raw_parts(b.as_ptr().cast::<f32>(), b.len() / 4) })
     }
 
@@ -932,23 +1084,42 @@ impl OperatorCache {
     }
 }
 
-/// Loads the cache at `path` if it is valid for `params`; otherwise computes the arrays with
-/// `compute`, writes them atomically ([`write_cache`]) and opens the written file.
+/// Loads the cache at `path` if it is valid for `params` ([`OperatorCache::open`] and
+/// [`OperatorCache::verify_all`] both succeed); otherwise computes the arrays with `compute`,
+/// writes them atomically ([`write_cache`]) and opens (and verifies) the written file.
 ///
 /// When an existing file cannot be used, the reason is returned in
 /// [`CacheOutcome::Replaced`] and printed as a one-line warning on stderr, and the file is
 /// replaced. Concurrent callers on the same path (threads or processes) may both compute;
 /// each ends with a valid cache, and one valid file remains.
 ///
-/// Errors: whatever `compute` returns, and the errors of [`write_cache`] and
-/// [`OperatorCache::open`] for the newly written file.
+/// Errors: whatever `compute` returns, and the errors of [`write_cache`],
+/// [`OperatorCache::open`] and [`OperatorCache::verify_all`] for the newly written file.
 pub fn load_or_create(
     path: &Path,
     params: &CacheParams,
     compute: impl FnOnce() -> Result<Vec<OwnedArray>>,
 ) -> Result<(OperatorCache, CacheOutcome)> {
-    let outcome = match OperatorCache::open(path, params) {
-        Ok(cache) => return Ok((cache, CacheOutcome::Loaded)),
+    load_or_create_timed(path, params, compute).map(|(c, o, _)| (c, o))
+}
+
+/// Time [`load_or_create_timed`] spent opening (header validation) and verifying (array
+/// checksums) the existing file, or the written one.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct LoadTimes {
+    pub(crate) open: Duration,
+    pub(crate) verify: Duration,
+}
+
+/// [`load_or_create`], also returning how long opening and verification took.
+pub(crate) fn load_or_create_timed(
+    path: &Path,
+    params: &CacheParams,
+    compute: impl FnOnce() -> Result<Vec<OwnedArray>>,
+) -> Result<(OperatorCache, CacheOutcome, LoadTimes)> {
+    let mut times = LoadTimes::default();
+    let outcome = match open_verified(path, params, &mut times) {
+        Ok(cache) => return Ok((cache, CacheOutcome::Loaded, times)),
         Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
             CacheOutcome::Created
         }
@@ -969,8 +1140,26 @@ pub fn load_or_create(
     write_cache(path, params, &views)?;
     drop(views);
     drop(arrays);
-    let cache = OperatorCache::open(path, params)?;
-    Ok((cache, outcome))
+    let mut times = LoadTimes::default();
+    let cache = open_verified(path, params, &mut times)?;
+    Ok((cache, outcome, times))
+}
+
+/// [`OperatorCache::open`] then [`OperatorCache::verify_all`], adding the time of each to
+/// `times`.
+pub(crate) fn open_verified(
+    path: &Path,
+    params: &CacheParams,
+    times: &mut LoadTimes,
+) -> Result<OperatorCache> {
+    let t0 = Instant::now();
+    let opened = OperatorCache::open(path, params);
+    times.open += t0.elapsed();
+    let cache = opened?;
+    let t0 = Instant::now();
+    let verified = cache.verify_all();
+    times.verify += t0.elapsed();
+    verified.map(|()| cache)
 }
 
 /// The directory for cache files: `$OXIFMM_CACHE_DIR` if set (and non-empty), else
@@ -1275,6 +1464,106 @@ mod tests {
             h.update(&data[split..]);
             assert_eq!(h.finish(), whole, "split {split}");
         }
+    }
+
+    #[test]
+    fn block_hasher_matches_array_checksum() {
+        let data: Vec<u8> = (0..(2 * BLOCK + 4096) as u64)
+            .map(|i| (i.wrapping_mul(0x9E37_79B9) >> 7) as u8)
+            .collect();
+        for len in [0, 1, 64, BLOCK - 1, BLOCK, BLOCK + 1, 2 * BLOCK, data.len()] {
+            let span = &data[..len];
+            let expected = array_checksum(span);
+            for piece in [1000, 8192, BLOCK, 3 * BLOCK] {
+                let mut h = BlockHasher::new();
+                for c in span.chunks(piece) {
+                    h.update(c);
+                }
+                assert_eq!(h.finish(), expected, "len {len} piece {piece}");
+            }
+        }
+        // A one-byte change in any block changes the array checksum.
+        let base = array_checksum(&data);
+        for i in [0, BLOCK - 1, BLOCK, 2 * BLOCK + 7, data.len() - 1] {
+            let mut d = data.clone();
+            d[i] ^= 0x20;
+            assert_ne!(array_checksum(&d), base, "byte {i}");
+        }
+    }
+
+    /// A flipped byte inside an array's checksum in the table of contents is caught by the
+    /// header checksum; with the header checksum recomputed (a forged header), the array's
+    /// data no longer matches and is refused on access.
+    #[test]
+    fn toc_checksum_field_is_protected_by_the_header_checksum() {
+        let dir =
+            std::env::temp_dir().join(format!("oxifmm-cache-unit-toc-{}", std::process::id()));
+        let path = dir.join("toc.oxc");
+        let params = CacheParams {
+            kernel: "k".into(),
+            dim: 3,
+            order: 2,
+            precision: "f64".into(),
+            alpha_inner: 1.05,
+            alpha_outer: 2.95,
+            tolerance: 1e-9,
+            extra: vec![],
+        };
+        let a: Vec<f64> = (0..100).map(|i| (i as f64).sin()).collect();
+        let b: Vec<f32> = (0..10).map(|i| i as f32 * 0.5).collect();
+        let arrays = [
+            NamedArray {
+                name: "a",
+                shape: vec![100],
+                data: ArrayRef::F64(&a),
+            },
+            NamedArray {
+                name: "b",
+                shape: vec![10],
+                data: ArrayRef::F32(&b),
+            },
+        ];
+        write_cache(&path, &params, &arrays).unwrap();
+        let good = fs::read(&path).unwrap();
+        let stored = {
+            let c = OperatorCache::open(&path, &params).unwrap();
+            c.verify_all().unwrap();
+            c.entries.iter().map(|e| e.checksum).collect::<Vec<u64>>()
+        };
+        let header_len = u32::from_le_bytes(good[12..16].try_into().unwrap()) as usize;
+        let body_end = PREAMBLE + header_len - 8;
+        for (k, sum) in stored.iter().enumerate() {
+            // bincode's varint encoding of the stored checksum, found in the header.
+            let enc = bincode::encode_to_vec(*sum, bincode::config::standard()).unwrap();
+            let at: Vec<usize> = (PREAMBLE..body_end - enc.len() + 1)
+                .filter(|&i| good[i..i + enc.len()] == enc[..])
+                .collect();
+            assert_eq!(at.len(), 1, "checksum of array {k} not found once");
+            let i = at[0] + enc.len() - 1; // its last byte: still a valid varint when flipped
+            let mut bad = good.clone();
+            bad[i] ^= 0x01;
+            fs::write(&path, &bad).unwrap();
+            let e = OperatorCache::open(&path, &params).unwrap_err();
+            assert!(e.to_string().contains("header checksum mismatch"), "{e}");
+
+            // Forge the header checksum: the header is accepted, the array is not.
+            let h = checksum(&bad[..body_end]);
+            bad[body_end..body_end + 8].copy_from_slice(&h.to_le_bytes());
+            fs::write(&path, &bad).unwrap();
+            let c = OperatorCache::open(&path, &params).unwrap();
+            let name = ["a", "b"][k];
+            let e = match k {
+                0 => c.f64(name).map(|_| ()).unwrap_err(),
+                _ => c.f32(name).map(|_| ()).unwrap_err(),
+            };
+            assert!(
+                e.to_string()
+                    .contains(&format!("array {name:?} checksum mismatch")),
+                "{e}"
+            );
+            assert!(c.verify_all().is_err());
+        }
+        let _ = fs::remove_dir_all(&dir);
     }
 
     #[test]

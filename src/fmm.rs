@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
-use crate::cache::{CacheOutcome, CacheParams, OperatorCache, OwnedArray, OwnedData};
+use crate::cache::{CacheOutcome, CacheParams, LoadTimes, OperatorCache, OwnedArray, OwnedData};
 use crate::error::{Error, Result};
 use crate::graph::{Op, Task, TaskGraph};
 use crate::kernel::Kernel;
@@ -134,8 +134,13 @@ pub struct BuildReport {
     pub tree: Duration,
     /// Interaction lists.
     pub lists: Duration,
-    /// Operators: cache load or precomputation.
+    /// Operators: cache load or precomputation. The cache part runs concurrently with
+    /// `tree` and `lists`, so the three can add up to more than their wall time.
     pub operators: Duration,
+    /// Of `operators`: opening the cache file (header validation). Zero when not cached.
+    pub operators_open: Duration,
+    /// Of `operators`: verifying the cache file's array checksums. Zero when not cached.
+    pub operators_verify: Duration,
     /// What happened with the operator cache.
     pub cache: String,
     /// Task graph and M2L plan.
@@ -204,9 +209,11 @@ impl std::fmt::Display for BuildReport {
         writeln!(f, "lists      {:>9.3} ms", ms(self.lists))?;
         writeln!(
             f,
-            "operators  {:>9.3} ms  ({}; M2L {:?}, SVD rank {:?})",
+            "operators  {:>9.3} ms  ({}; open {:.3} ms, verify {:.3} ms; M2L {:?}, SVD rank {:?})",
             ms(self.operators),
             self.cache,
+            ms(self.operators_open),
+            ms(self.operators_verify),
             self.m2l,
             self.m2l_rank
         )?;
@@ -389,20 +396,34 @@ where
         }
         let run = || -> Result<Fmm<K, ORDER, D, T>> {
             let mut report = BuildReport::default();
+            // The operator cache does not depend on the tree: open and verify an existing
+            // file while the tree and lists are built (computing a missing or invalid one
+            // waits for the tree, so invalid input fails fast; see `CacheLoad`).
+            let (tree_lists, cached) = rayon::join(
+                || -> Result<_> {
+                    let t0 = Instant::now();
+                    let tree = LinearTree::build(
+                        sources,
+                        self.targets,
+                        &TreeOptions::adaptive(self.max_points_per_leaf, max_depth),
+                    )?;
+                    let t_tree = t0.elapsed();
+                    let t0 = Instant::now();
+                    let lists = InteractionLists::build(&tree);
+                    Ok((tree, t_tree, lists, t0.elapsed()))
+                },
+                || Operators::<T>::load_cache::<K, D>(ORDER, &params, &self.cache),
+            );
+            let (tree, t_tree, lists, t_lists) = tree_lists?;
+            report.tree = t_tree;
+            report.lists = t_lists;
             let t0 = Instant::now();
-            let tree = LinearTree::build(
-                sources,
-                self.targets,
-                &TreeOptions::adaptive(self.max_points_per_leaf, max_depth),
-            )?;
-            report.tree = t0.elapsed();
-            let t0 = Instant::now();
-            let lists = InteractionLists::build(&tree);
-            report.lists = t0.elapsed();
-            let t0 = Instant::now();
-            let (ops, cache_note) =
-                Operators::<T>::load::<K, D>(ORDER, &tree, &params, &self.cache)?;
-            report.operators = t0.elapsed();
+            let cache_time = cached.as_ref().map_or(Duration::ZERO, |c| c.elapsed);
+            let (ops, cache_note, times) =
+                Operators::<T>::load::<K, D>(ORDER, &tree, &params, cached)?;
+            report.operators = cache_time + t0.elapsed();
+            report.operators_open = times.open;
+            report.operators_verify = times.verify;
             report.cache = cache_note;
             let t0 = Instant::now();
             let chunks = chunk_ranges(&tree);
@@ -693,13 +714,91 @@ fn set_arrays<T: Real>(s: usize, ls: &LevelSet, n: usize) -> Vec<NamedVec<T>> {
     ]
 }
 
+/// The tree-independent first step of operator loading: the existing operator cache file,
+/// opened and verified, with its path, parameters and how long that took. Run by `build()`
+/// concurrently with tree and list construction. If it failed (no file, or an unusable one),
+/// [`Operators::load`] goes through [`crate::cache::load_or_create_timed`], which says why
+/// and recomputes, only once the tree was built: invalid input is reported before any
+/// precomputation starts.
+struct CacheLoad {
+    path: PathBuf,
+    params: CacheParams,
+    first: Result<(OperatorCache, LoadTimes)>,
+    elapsed: Duration,
+}
+
+/// All operator arrays of one set per radius in `set_radii`, in precision `T`.
+fn compute_arrays<K: Kernel<D>, const D: usize, T: Real>(
+    order: usize,
+    set_radii: &[f64],
+    prm: &OperatorParams,
+) -> Result<Vec<NamedVec<T>>> {
+    let n = crate::operators::surface_len(D, order);
+    let sets: Vec<LevelSet> = set_radii
+        .iter()
+        .map(|&r| level_set::<K, D>(order, r, prm))
+        .collect::<Result<_>>()?;
+    let mut arrays: Vec<NamedVec<T>> = sets
+        .iter()
+        .enumerate()
+        .flat_map(|(s, ls)| set_arrays::<T>(s, ls, n))
+        .collect();
+    if D == 3 {
+        let conv = |v: &[f64]| -> Vec<T> { v.iter().map(|&x| T::from_f64(x)).collect() };
+        for (s, &r) in set_radii.iter().enumerate() {
+            let (re, im) = crate::fft::transfer_functions::<K, D>(order, r, prm.alpha_inner);
+            let nt = crate::operators::transfer_vectors::<D>().len();
+            let nf = re.len() / nt;
+            arrays.push((format!("s{s}.fft_re"), vec![nf, nt], conv(&re)));
+            arrays.push((format!("s{s}.fft_im"), vec![nf, nt], conv(&im)));
+        }
+    }
+    Ok(arrays)
+}
+
 impl<T: Real> Operators<T> {
+    /// Whether operators for kernel `K` are read from / written to the cache in `mode`:
+    /// homogeneous kernels only (one unit-size set, independent of the tree).
+    fn cacheable<K: Kernel<D>, const D: usize>(mode: &CacheMode) -> bool {
+        K::HOMOGENEOUS_DEGREE.is_some() && *mode != CacheMode::Off
+    }
+
+    /// Opens and verifies an existing operator cache file. `None` when the operators are not
+    /// cached (see [`Self::cacheable`]). Needs no tree.
+    fn load_cache<K: Kernel<D>, const D: usize>(
+        order: usize,
+        prm: &OperatorParams,
+        mode: &CacheMode,
+    ) -> Option<CacheLoad> {
+        if !Self::cacheable::<K, D>(mode) {
+            return None;
+        }
+        let t0 = Instant::now();
+        let dir = match mode {
+            CacheMode::Dir(d) => d.clone(),
+            _ => crate::cache::default_cache_dir(),
+        };
+        let params = cache_params::<K, D, T>(order, prm);
+        let path = dir.join(params.file_name());
+        let mut times = LoadTimes::default();
+        let first = crate::cache::open_verified(&path, &params, &mut times).map(|c| (c, times));
+        Some(CacheLoad {
+            path,
+            params,
+            first,
+            elapsed: t0.elapsed(),
+        })
+    }
+
+    /// Operators for `tree`: from `cached` (the result of [`Self::load_cache`] for the same
+    /// order, parameters and mode) when the kernel is cacheable, else computed in memory.
+    /// Also returns the cache note and the (open, verify) times of the cache file.
     fn load<K: Kernel<D>, const D: usize>(
         order: usize,
         tree: &LinearTree<D>,
         prm: &OperatorParams,
-        mode: &CacheMode,
-    ) -> Result<(Self, String)> {
+        cached: Option<CacheLoad>,
+    ) -> Result<(Self, String, LoadTimes)> {
         let n = crate::operators::surface_len(D, order);
         let depth = tree.depth() as usize;
         let root_half = 0.5 * tree.domain.width;
@@ -716,98 +815,70 @@ impl<T: Real> Operators<T> {
             .iter()
             .map(|&r| LevelScales::new(r, homogeneous))
             .collect();
-        let compute = || -> Result<Vec<NamedVec<T>>> {
-            let sets: Vec<LevelSet> = set_radii
-                .iter()
-                .map(|&r| level_set::<K, D>(order, r, prm))
-                .collect::<Result<_>>()?;
-            let mut arrays: Vec<NamedVec<T>> = sets
-                .iter()
-                .enumerate()
-                .flat_map(|(s, ls)| set_arrays::<T>(s, ls, n))
-                .collect();
-            if D == 3 {
-                let conv = |v: &[f64]| -> Vec<T> { v.iter().map(|&x| T::from_f64(x)).collect() };
-                for (s, &r) in set_radii.iter().enumerate() {
-                    let (re, im) =
-                        crate::fft::transfer_functions::<K, D>(order, r, prm.alpha_inner);
-                    let nt = crate::operators::transfer_vectors::<D>().len();
-                    let nf = re.len() / nt;
-                    arrays.push((format!("s{s}.fft_re"), vec![nf, nt], conv(&re)));
-                    arrays.push((format!("s{s}.fft_im"), vec![nf, nt], conv(&im)));
-                }
-            }
-            Ok(arrays)
+        let owned = |arrays: Vec<NamedVec<T>>| {
+            Store::Owned(
+                arrays.into_iter().map(|(name, _, v)| (name, v)).collect(),
+                PhantomData,
+            )
         };
-        let cacheable = homogeneous.is_some() && *mode != CacheMode::Off;
-        let (store, note) = if cacheable {
-            let dir = match mode {
-                CacheMode::Dir(d) => d.clone(),
-                _ => crate::cache::default_cache_dir(),
-            };
-            let params = cache_params::<K, D, T>(order, prm);
-            let path = dir.join(params.file_name());
-            let attempt = crate::cache::load_or_create(&path, &params, || {
-                Ok(compute()?
-                    .into_iter()
-                    .map(|(name, shape, data)| OwnedArray {
-                        name,
-                        shape,
-                        data: match T::PRECISION {
-                            Precision::F64 => OwnedData::F64(same::<T, f64>(&data).to_vec()),
-                            Precision::F32 => OwnedData::F32(same::<T, f32>(&data).to_vec()),
-                        },
+        let mut times = LoadTimes::default();
+        let (store, note) = match cached {
+            Some(CacheLoad {
+                path,
+                params,
+                first,
+                ..
+            }) => match first
+                .map(|(cache, t)| (cache, CacheOutcome::Loaded, t))
+                .or_else(|_| {
+                    crate::cache::load_or_create_timed(&path, &params, || {
+                        Ok(compute_arrays::<K, D, T>(order, &set_radii, prm)?
+                            .into_iter()
+                            .map(|(name, shape, data)| OwnedArray {
+                                name,
+                                shape,
+                                data: match T::PRECISION {
+                                    Precision::F64 => {
+                                        OwnedData::F64(same::<T, f64>(&data).to_vec())
+                                    }
+                                    Precision::F32 => {
+                                        OwnedData::F32(same::<T, f32>(&data).to_vec())
+                                    }
+                                },
+                            })
+                            .collect())
                     })
-                    .collect())
-            });
-            let (cache, outcome) = match attempt {
-                Ok(x) => x,
+                }) {
+                Ok((cache, outcome, t)) => {
+                    times = t;
+                    let note = match outcome {
+                        CacheOutcome::Loaded => format!("loaded {}", path.display()),
+                        CacheOutcome::Created => {
+                            format!("computed, saved to {}", path.display())
+                        }
+                        CacheOutcome::Replaced { reason } => format!(
+                            "cache was invalid ({reason}); recomputed, saved to {}",
+                            path.display()
+                        ),
+                    };
+                    (Store::Mapped(cache), note)
+                }
                 // A cache that cannot be written (read-only home, full disk) must not stop the
                 // FMM: compute in memory and say why.
                 Err(e @ (Error::Io { .. } | Error::Cache { .. })) => {
-                    let arrays = compute()?;
+                    let arrays = compute_arrays::<K, D, T>(order, &set_radii, prm)?;
                     let note = format!("computed in memory; operator cache unusable: {e}");
                     eprintln!("oxifmm: warning: {note}");
-                    let store = Store::Owned(
-                        arrays.into_iter().map(|(name, _, v)| (name, v)).collect(),
-                        PhantomData,
-                    );
-                    return Self::finish::<D>(
-                        store,
-                        note,
-                        order,
-                        set_radii.len(),
-                        set_of_level,
-                        scales,
-                        half_width,
-                        prm,
-                        n,
-                    );
+                    (owned(arrays), note)
                 }
                 Err(e) => return Err(e),
-            };
-            let note = match outcome {
-                CacheOutcome::Loaded => format!("loaded {}", path.display()),
-                CacheOutcome::Created => format!("computed, saved to {}", path.display()),
-                CacheOutcome::Replaced { reason } => {
-                    format!(
-                        "cache was invalid ({reason}); recomputed, saved to {}",
-                        path.display()
-                    )
-                }
-            };
-            (Store::Mapped(cache), note)
-        } else {
-            let arrays = compute()?;
-            (
-                Store::Owned(
-                    arrays.into_iter().map(|(name, _, v)| (name, v)).collect(),
-                    PhantomData,
-                ),
+            },
+            None => (
+                owned(compute_arrays::<K, D, T>(order, &set_radii, prm)?),
                 "computed in memory (not cached)".to_string(),
-            )
+            ),
         };
-        Self::finish::<D>(
+        let (ops, note) = Self::finish::<D>(
             store,
             note,
             order,
@@ -817,7 +888,8 @@ impl<T: Real> Operators<T> {
             half_width,
             prm,
             n,
-        )
+        )?;
+        Ok((ops, note, times))
     }
 
     /// Wraps the store, checks every array's size against the order, and sets up the views.

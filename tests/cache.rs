@@ -5,8 +5,8 @@ use std::sync::{Arc, Barrier};
 
 use oxifmm::Error;
 use oxifmm::cache::{
-    ArrayRef, CacheOutcome, CacheParams, NamedArray, OperatorCache, OwnedArray, OwnedData,
-    default_cache_dir, load_or_create, write_cache,
+    ArrayRef, CacheOutcome, CacheParams, FORMAT_VERSION, NamedArray, OperatorCache, OwnedArray,
+    OwnedData, default_cache_dir, load_or_create, write_cache,
 };
 
 /// A fresh, unique directory under the system temp dir, removed on drop.
@@ -277,18 +277,49 @@ fn default_dir_ends_in_oxifmm_or_env() {
     }
 }
 
-/// Writes a valid cache, corrupts it with `corrupt`, checks that `open` fails naming
-/// `needle`, then that `load_or_create` replaces it with a valid file.
+/// `open` followed by `verify_all`: the full check that `load_or_create` does.
+fn open_verified(path: &Path, p: &CacheParams) -> oxifmm::Result<OperatorCache> {
+    let c = OperatorCache::open(path, p)?;
+    c.verify_all()?;
+    Ok(c)
+}
+
+/// Asserts that no array of `arrays` is handed out by a fresh `open` of `path` with
+/// different bits than written: each access either fails or returns the original values.
+fn assert_no_corrupt_data_served(path: &Path, p: &CacheParams, arrays: &[OwnedArray]) {
+    let Ok(cache) = OperatorCache::open(path, p) else {
+        return;
+    };
+    for a in arrays {
+        match &a.data {
+            OwnedData::F64(d) => {
+                if let Ok(v) = cache.f64(&a.name) {
+                    assert!(v.iter().zip(d).all(|(x, y)| x.to_bits() == y.to_bits()));
+                }
+            }
+            OwnedData::F32(d) => {
+                if let Ok(v) = cache.f32(&a.name) {
+                    assert!(v.iter().zip(d).all(|(x, y)| x.to_bits() == y.to_bits()));
+                }
+            }
+        }
+    }
+}
+
+/// Writes a valid cache, corrupts it with `corrupt`, checks that `open` + `verify_all`
+/// fails naming `needle` (and that no corrupt data is served), then that `load_or_create`
+/// replaces it with a valid file.
 fn check_detected(tag: &str, needle: &str, corrupt: impl FnOnce(&Path, &CacheParams)) {
     let dir = TempDir::new(tag);
     let p = params(6);
     let path = dir.path().join(p.file_name());
     let arrays = sample_arrays(7);
     write_owned(&path, &p, &arrays);
-    OperatorCache::open(&path, &p).unwrap();
+    open_verified(&path, &p).unwrap();
     corrupt(&path, &p);
 
-    let e = OperatorCache::open(&path, &p).unwrap_err();
+    assert_no_corrupt_data_served(&path, &p, &arrays);
+    let e = open_verified(&path, &p).unwrap_err();
     let reason = cache_reason(&e);
     assert!(
         reason.contains(needle),
@@ -335,13 +366,133 @@ fn truncated_file_is_detected() {
     });
 }
 
+/// Byte offset of the first element of `a` in the file `bytes` (found by its bit pattern).
+fn data_offset(bytes: &[u8], a: &OwnedArray) -> usize {
+    let first: Vec<u8> = match &a.data {
+        OwnedData::F64(d) => d[..4].iter().flat_map(|x| x.to_le_bytes()).collect(),
+        OwnedData::F32(d) => d[..4].iter().flat_map(|x| x.to_le_bytes()).collect(),
+    };
+    let hits: Vec<usize> = bytes
+        .windows(first.len())
+        .enumerate()
+        .filter(|(_, w)| *w == first.as_slice())
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(hits.len(), 1, "array {} not found once", a.name);
+    hits[0]
+}
+
 #[test]
 fn flipped_payload_byte_is_detected() {
-    check_detected("payload", "payload checksum", |path, _| {
-        modify(path, |b| {
-            let i = b.len() - 300;
-            b[i] ^= 0x10;
-        })
+    // The last array, "odd_f64" (1001 values), holds byte len - 300.
+    check_detected(
+        "payload",
+        "array \"odd_f64\" checksum mismatch",
+        |path, _| {
+            modify(path, |b| {
+                let i = b.len() - 300;
+                b[i] ^= 0x10;
+            })
+        },
+    );
+    // A byte of the zero padding after an array is covered by that array's checksum.
+    check_detected(
+        "padding",
+        "array \"odd_f64\" checksum mismatch",
+        |path, _| {
+            modify(path, |b| {
+                let i = b.len() - 1;
+                assert_eq!(b[i], 0);
+                b[i] = 1;
+            })
+        },
+    );
+}
+
+#[test]
+fn flipped_byte_in_one_array_is_reported_on_access_to_that_array_only() {
+    let dir = TempDir::new("lazy");
+    let p = params(6);
+    let path = dir.path().join(p.file_name());
+    let arrays = sample_arrays(21);
+    write_owned(&path, &p, &arrays);
+    let (a, b) = (&arrays[0], &arrays[4]); // "m2m" (f64) and "m2l_f32" (f32)
+    modify(&path, |bytes| {
+        let i = data_offset(bytes, b) + 4 * 500 + 2;
+        bytes[i] ^= 0x01;
+    });
+    // The header is intact: open succeeds without looking at the data.
+    let cache = OperatorCache::open(&path, &p).unwrap();
+    // A is verified and readable, bit for bit.
+    let OwnedData::F64(da) = &a.data else {
+        unreachable!()
+    };
+    let va = cache.f64(&a.name).unwrap();
+    assert!(va.iter().zip(da).all(|(x, y)| x.to_bits() == y.to_bits()));
+    // B is reported when accessed, every time.
+    for _ in 0..2 {
+        let e = cache.f32(&b.name).unwrap_err();
+        let reason = cache_reason(&e);
+        assert!(
+            reason.contains("array \"m2l_f32\" checksum mismatch"),
+            "{reason}"
+        );
+        assert!(reason.contains("corrupt"), "{reason}");
+    }
+    // A is still readable after B failed, and so are the other intact arrays.
+    assert_eq!(cache.f64(&a.name).unwrap().as_ptr(), va.as_ptr());
+    assert!(cache.f32("odd_f32").is_ok());
+    assert!(cache.f64("odd_f64").is_ok());
+    // verify_all reports B too.
+    let e = cache.verify_all().unwrap_err();
+    assert!(cache_reason(&e).contains("\"m2l_f32\""), "{e}");
+    // Shape and dtype queries need no data and still work.
+    assert_eq!(cache.shape(&b.name), Some(&[3usize, 333][..]));
+}
+
+#[test]
+fn verify_all_reports_the_first_corrupt_array_in_table_order() {
+    let dir = TempDir::new("firstbad");
+    let p = params(6);
+    let path = dir.path().join(p.file_name());
+    let arrays = sample_arrays(23);
+    write_owned(&path, &p, &arrays);
+    modify(&path, |bytes| {
+        for k in [5, 1] {
+            // "odd_f64", then "odd_f32" (earlier in the table)
+            let i = data_offset(bytes, &arrays[k]) + 3;
+            bytes[i] ^= 0x80;
+        }
+    });
+    for _ in 0..3 {
+        let cache = OperatorCache::open(&path, &p).unwrap();
+        let e = cache.verify_all().unwrap_err();
+        assert!(cache_reason(&e).contains("\"odd_f32\""), "{e}");
+        // Already-computed results are kept: the same failure again, and the other one.
+        assert!(cache_reason(&cache.verify_all().unwrap_err()).contains("\"odd_f32\""));
+        assert!(cache.f64("odd_f64").is_err());
+        assert!(cache.f64("m2m").is_ok());
+    }
+}
+
+#[test]
+fn concurrent_first_access_verifies_once_and_agrees() {
+    let dir = TempDir::new("concurrent-access");
+    let p = params(6);
+    let path = dir.path().join(p.file_name());
+    let arrays = sample_arrays(29);
+    write_owned(&path, &p, &arrays);
+    let cache = OperatorCache::open(&path, &p).unwrap();
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            let (cache, arrays) = (&cache, &arrays);
+            s.spawn(move || {
+                if t == 0 {
+                    cache.verify_all().unwrap();
+                }
+                assert_same(cache, arrays);
+            });
+        }
     });
 }
 
@@ -354,8 +505,15 @@ fn flipped_header_byte_is_detected() {
 
 #[test]
 fn wrong_format_version_is_detected() {
-    check_detected("version", "format version", |path, _| {
-        modify(path, |b| b[8..12].copy_from_slice(&2u32.to_le_bytes()))
+    check_detected("version", "format version is 1", |path, _| {
+        modify(path, |b| {
+            b[8..12].copy_from_slice(&(FORMAT_VERSION - 1).to_le_bytes())
+        })
+    });
+    check_detected("version-new", "format version", |path, _| {
+        modify(path, |b| {
+            b[8..12].copy_from_slice(&(FORMAT_VERSION + 1).to_le_bytes())
+        })
     });
 }
 
@@ -386,17 +544,32 @@ fn every_single_byte_flip_is_detected() {
     ];
     write_owned(&path, &p, &arrays);
     let good = std::fs::read(&path).unwrap();
+    let mut lazily = 0;
     for i in 0..good.len() {
-        let mut bad = good.clone();
-        bad[i] ^= 0x04;
-        std::fs::write(&path, &bad).unwrap();
-        let r = OperatorCache::open(&path, &p);
-        assert!(
-            matches!(r, Err(Error::Cache { .. })),
-            "flip at byte {i} of {} not detected",
-            good.len()
-        );
+        for bit in [0x04u8, 0x80] {
+            let mut bad = good.clone();
+            bad[i] ^= bit;
+            std::fs::write(&path, &bad).unwrap();
+            let r = open_verified(&path, &p);
+            assert!(
+                matches!(r, Err(Error::Cache { .. })),
+                "flip at byte {i} of {} not detected",
+                good.len()
+            );
+            // Whatever `open` accepts, the array holding the flipped byte is refused.
+            if OperatorCache::open(&path, &p).is_ok() {
+                lazily += 1;
+                assert_no_corrupt_data_served(&path, &p, &arrays);
+                let c = OperatorCache::open(&path, &p).unwrap();
+                assert!(
+                    c.f64("a").is_err() || c.f32("b").is_err(),
+                    "flip at byte {i} not detected on access"
+                );
+            }
+        }
     }
+    // The payload (9 * 8 and 3 * 4 bytes, padded to 128 and 64) is only checked lazily.
+    assert_eq!(lazily, 2 * (128 + 64));
 }
 
 #[test]
