@@ -27,6 +27,9 @@ use std::path::Path;
 #[path = "build/orders.rs"]
 mod orders;
 
+#[path = "build/gemm.rs"]
+mod gemm;
+
 /// One kernel's entry in the generator table.
 struct KernelSpec {
     /// Lower-case identifier prefix of the generated functions, e.g. `laplace3d`.
@@ -88,7 +91,16 @@ fn main() {
     println!("cargo::rerun-if-changed=build.rs");
     println!("cargo::rerun-if-changed=build/orders.rs");
     let out_dir = std::env::var("OUT_DIR").expect("cargo sets OUT_DIR");
+    println!("cargo::rerun-if-changed=build/gemm.rs");
     orders::generate(Path::new(&out_dir));
+    // Dense microkernels: run-time inner dimension (1) and the surface size of every 3D order.
+    let mut ks = vec![1];
+    for (d, lo, hi) in orders::SUPPORTED {
+        if d == 3 {
+            ks.extend((lo..=hi).map(|p| p.pow(3) - (p - 2).pow(3)));
+        }
+    }
+    gemm::generate(Path::new(&out_dir), &ks);
     let path = Path::new(&out_dir).join("microkernels.rs");
 
     let mut code = String::new();
