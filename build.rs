@@ -29,6 +29,9 @@ mod hadamard;
 #[path = "build/orders.rs"]
 mod orders;
 
+#[path = "build/gemm.rs"]
+mod gemm;
+
 /// One kernel's entry in the generator table.
 struct KernelSpec {
     /// Lower-case identifier prefix of the generated functions, e.g. `laplace3d`.
@@ -91,6 +94,7 @@ fn main() {
     println!("cargo::rerun-if-changed=build/orders.rs");
     let out_dir = std::env::var("OUT_DIR").expect("cargo sets OUT_DIR");
     println!("cargo::rerun-if-changed=build/hadamard.rs");
+    println!("cargo::rerun-if-changed=build/gemm.rs");
     orders::generate(Path::new(&out_dir));
     let (lo3, hi3) = orders::SUPPORTED
         .iter()
@@ -98,6 +102,10 @@ fn main() {
         .map(|s| (s.1, s.2))
         .expect("3D orders");
     hadamard::generate(Path::new(&out_dir), lo3, hi3);
+    // Dense microkernels: run-time inner dimension (1) and the surface size of every 3D order.
+    let mut ks = vec![1];
+    ks.extend((lo3..=hi3).map(|p| p.pow(3) - (p - 2).pow(3)));
+    gemm::generate(Path::new(&out_dir), &ks);
     let path = Path::new(&out_dir).join("microkernels.rs");
 
     let mut code = String::new();

@@ -11,9 +11,10 @@ use rayon::prelude::*;
 
 use crate::cache::{CacheOutcome, CacheParams, LoadTimes, OperatorCache, OwnedArray, OwnedData};
 use crate::error::{Error, Result};
+use crate::gemm::Shape;
 use crate::graph::{Op, Task, TaskGraph};
 use crate::kernel::Kernel;
-use crate::linalg::{Mat, gemm, same, same_mut};
+use crate::linalg::{Mat, gemm, gemm_n, same, same_mut};
 use crate::lists::InteractionLists;
 use crate::morton::MortonKey;
 use crate::operators::{
@@ -1567,17 +1568,30 @@ impl<K: Kernel<D>, const D: usize, T: Real> Ctx<'_, K, D, T> {
         tmp: &mut [T],
         scale: T,
     ) {
+        // One column (the leaf P2M): a matrix-vector product with inner dimension n.
+        let shape = if cols == 1 { Shape::Gemv } else { Shape::Panel };
         if rank == 0 {
-            gemm(y, n, Mat::new(a, n, n), Mat::new(x, n, cols), scale, false);
+            gemm_n(
+                y,
+                n,
+                Mat::new(a, n, n),
+                Mat::new(x, n, cols),
+                scale,
+                false,
+                n,
+                shape,
+            );
         } else {
             let tmp = &mut tmp[..rank * cols];
-            gemm(
+            gemm_n(
                 tmp,
                 rank,
                 Mat::new(b, rank, n),
                 Mat::new(x, n, cols),
                 T::ONE,
                 false,
+                n,
+                shape,
             );
             gemm(
                 y,
@@ -1680,13 +1694,15 @@ impl<K: Kernel<D>, const D: usize, T: Real> Ctx<'_, K, D, T> {
                 // SAFETY: the children's upward tasks are predecessors and have finished.
                 let child_eq = unsafe { self.up_equiv.get(ch.start * n..ch.end * n) };
                 let nc = ch.len();
-                gemm(
+                gemm_n(
                     eq,
                     n,
                     Mat::new(set.m2m, n, nc * n),
                     Mat::new(child_eq, nc * n, 1),
                     T::ONE,
                     false,
+                    n,
+                    Shape::M2m,
                 );
                 clock.lap(acc, T_M2M);
             }
@@ -1882,13 +1898,15 @@ impl<K: Kernel<D>, const D: usize, T: Real> Ctx<'_, K, D, T> {
                 // SAFETY: the parent's downward task is a predecessor.
                 let peq = unsafe { self.down_equiv.get(p * n..(p + 1) * n) };
                 let block = &set.l2l[ci * n * n..(ci + 1) * n * n];
-                gemm(
+                gemm_n(
                     col,
                     n,
                     Mat::new(block, n, n),
                     Mat::new(peq, n, 1),
                     T::from_f64(scale.kernel),
                     true,
+                    n,
+                    Shape::Gemv,
                 );
                 clock.lap(acc, T_L2L);
             }

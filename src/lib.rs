@@ -3,11 +3,14 @@
 //! A kernel-independent fast multipole method (KIFMM) for Rust.
 #![warn(missing_docs)]
 
+#[doc(hidden)]
+pub mod bench_support;
 pub mod cache;
 pub mod direct;
 pub mod error;
 pub mod fft;
 pub mod fmm;
+mod gemm;
 pub mod graph;
 mod hadamard;
 pub mod io;

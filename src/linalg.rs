@@ -107,3 +107,25 @@ fn gemm_impl<E: faer::traits::ComplexField + Copy>(
     };
     matmul(cv, beta, av, bv, alpha, Par::Seq);
 }
+
+/// [`gemm`] for a product whose inner dimension is a multiple of the surface size `n`, of the
+/// given shape: the build.rs-generated kernel with fixed inner dimension `n` where the
+/// benchmark table ([`crate::gemm::use_generated`]) says it beats faer, else faer.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_n<T: Real>(
+    c: &mut [T],
+    ldc: usize,
+    a: Mat<T>,
+    b: Mat<T>,
+    alpha: T,
+    accumulate: bool,
+    n: usize,
+    shape: crate::gemm::Shape,
+) {
+    if crate::gemm::use_generated(n, T::PRECISION, shape)
+        && crate::gemm::gemm_fixed(c, ldc, a, b, alpha, accumulate, n)
+    {
+        return;
+    }
+    gemm(c, ldc, a, b, alpha, accumulate);
+}

@@ -1,0 +1,64 @@
+//! Hooks for `benches/microkernels.rs` and the microkernel tests: a thin public view of the
+//! crate-private dense products. Not a stable API (hidden from the docs).
+
+use crate::linalg::{Mat, gemm};
+use crate::real::Real;
+
+pub use crate::gemm::{FIXED_K, Shape, use_generated};
+
+/// faer (the FMM's default path): `C = alpha * A * B`, or `C += ...` with `accumulate`, all
+/// packed column-major: `A` is `m x kdim`, `B` is `kdim x cols`, `C` is `m x cols`.
+///
+/// # Panics
+///
+/// When a slice is shorter than its matrix.
+#[allow(clippy::too_many_arguments)]
+pub fn faer_gemm<T: Real>(
+    c: &mut [T],
+    a: &[T],
+    m: usize,
+    kdim: usize,
+    b: &[T],
+    cols: usize,
+    alpha: T,
+    accumulate: bool,
+) {
+    gemm(
+        c,
+        m,
+        Mat::new(a, m, kdim),
+        Mat::new(b, kdim, cols),
+        alpha,
+        accumulate,
+    );
+}
+
+/// The generated kernel with fixed inner dimension `k` (one of [`FIXED_K`]; `kdim` must be a
+/// multiple of it), same operands as [`faer_gemm`]. Returns `false`, computing nothing, when
+/// there is no kernel for `k`.
+///
+/// # Panics
+///
+/// When a slice is shorter than its matrix or `kdim` is not a multiple of `k`.
+#[allow(clippy::too_many_arguments)]
+pub fn generated_gemm<T: Real>(
+    c: &mut [T],
+    a: &[T],
+    m: usize,
+    kdim: usize,
+    b: &[T],
+    cols: usize,
+    alpha: T,
+    accumulate: bool,
+    k: usize,
+) -> bool {
+    crate::gemm::gemm_fixed(
+        c,
+        m,
+        Mat::new(a, m, kdim),
+        Mat::new(b, kdim, cols),
+        alpha,
+        accumulate,
+        k,
+    )
+}
