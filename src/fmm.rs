@@ -161,7 +161,8 @@ pub struct BuildReport {
     /// M2L rank of the SVD backend (per level set; one entry for homogeneous kernels).
     pub m2l_rank: Vec<usize>,
     /// Floating-point operations of one `evaluate`'s M2L tasks (a fused multiply-add counts
-    /// two): `2 k^2` per V-list pair for the SVD backend (its basis products are timed under
+    /// two): `4 k r_t` per V-list pair for the SVD backend (`r_t`: the transfer vector's core
+    /// rank) (its basis products are timed under
     /// P2M/M2M and L2L); Hadamard products (`8 x 8` complex blocks per neighbouring parent
     /// pair and frequency) plus the forward and inverse transforms for the FFT backend.
     pub m2l_flops: f64,
@@ -611,6 +612,10 @@ struct SetInfo {
     uc2e_rank: usize,
     dc2e_rank: usize,
     m2l_rank: usize,
+    /// Rank `r_t` of each transfer vector's recompressed core.
+    core_ranks: Vec<usize>,
+    /// Offset of each core's factors in `m2l_core_a` / `m2l_core_bt` (`nt + 1` entries).
+    core_offsets: Vec<usize>,
 }
 
 /// Slices of one level set's operators.
@@ -625,13 +630,16 @@ struct SetView<'a, T> {
     l2l: &'a [T],
     m2l_u: &'a [T],
     m2l_vt: &'a [T],
-    m2l_cores: &'a [T],
+    m2l_core_a: &'a [T],
+    m2l_core_bt: &'a [T],
+    core_ranks: &'a [usize],
+    core_offsets: &'a [usize],
     k: usize,
     fft_re: &'a [T],
     fft_im: &'a [T],
 }
 
-const SET_ARRAYS: [&str; 9] = [
+const SET_ARRAYS: [&str; 11] = [
     "uc2e_a",
     "uc2e_b",
     "dc2e_a",
@@ -640,7 +648,9 @@ const SET_ARRAYS: [&str; 9] = [
     "l2l",
     "m2l_u",
     "m2l_vt",
-    "m2l_cores",
+    "m2l_core_a",
+    "m2l_core_bt",
+    "m2l_core_rank",
 ];
 
 /// The operator-cache parameters that `build()` uses for kernel `K`, dimension `D`,
@@ -660,8 +670,8 @@ pub fn cache_params<K: Kernel<D>, const D: usize, T: Real>(
         tolerance: prm.m2l_tolerance,
         extra: vec![
             ("pinv_tolerance".into(), prm.pinv_tolerance),
-            // 2: FFT transfer functions added.
-            ("operator_set_version".into(), 2.0),
+            // 2: FFT transfer functions added. 3: M2L cores recompressed per transfer vector.
+            ("operator_set_version".into(), 3.0),
         ],
     }
 }
@@ -680,8 +690,8 @@ fn set_arrays<T: Real>(s: usize, ls: &LevelSet, n: usize) -> Vec<NamedVec<T>> {
         }
     };
     let k = ls.m2l_rank;
-    let nt = ls.m2l_cores.len() / (k * k);
     let c = ls.m2m.len() / (n * n);
+    let ranks: Vec<f64> = ls.m2l_core_ranks.iter().map(|&r| r as f64).collect();
     vec![
         (
             format!("s{s}.uc2e_a"),
@@ -708,9 +718,19 @@ fn set_arrays<T: Real>(s: usize, ls: &LevelSet, n: usize) -> Vec<NamedVec<T>> {
         (format!("s{s}.m2l_u"), vec![n, k], conv(&ls.m2l_u)),
         (format!("s{s}.m2l_vt"), vec![k, n], conv(&ls.m2l_vt)),
         (
-            format!("s{s}.m2l_cores"),
-            vec![nt, k, k],
-            conv(&ls.m2l_cores),
+            format!("s{s}.m2l_core_a"),
+            vec![ls.m2l_core_a.len()],
+            conv(&ls.m2l_core_a),
+        ),
+        (
+            format!("s{s}.m2l_core_bt"),
+            vec![ls.m2l_core_bt.len()],
+            conv(&ls.m2l_core_bt),
+        ),
+        (
+            format!("s{s}.m2l_core_rank"),
+            vec![ranks.len()],
+            conv(&ranks),
         ),
     ]
 }
@@ -944,13 +964,8 @@ impl<T: Real> Operators<T> {
             } else {
                 d / n
             };
-            let info = SetInfo {
-                uc2e_rank,
-                dc2e_rank,
-                m2l_rank: u / n,
-            };
             let nt = crate::operators::transfer_vectors::<D>().len();
-            let k = info.m2l_rank;
+            let k = u / n;
             let len = |name: &str| ops.array(&format!("s{s}.{name}")).map(|a| a.len());
             let bad = |what: &str| Error::InvalidParameter {
                 name: "operators",
@@ -965,9 +980,35 @@ impl<T: Real> Operators<T> {
                     a == n * r && b == r * n
                 }
             };
-            if u % n != 0 || k == 0 || len("m2l_vt")? != k * n || len("m2l_cores")? != nt * k * k {
+            if u % n != 0 || k == 0 || len("m2l_vt")? != k * n {
                 return Err(bad("m2l"));
             }
+            // Core ranks: whole numbers in 1..=k, one per transfer vector, whose factors fill
+            // the factor arrays exactly.
+            let core_ranks: Vec<usize> = ops
+                .array(&format!("s{s}.m2l_core_rank"))?
+                .iter()
+                .map(|r| r.to_f64())
+                .map(|r| (r.fract() == 0.0 && r >= 1.0 && r <= k as f64).then_some(r as usize))
+                .collect::<Option<_>>()
+                .ok_or_else(|| bad("m2l_core_rank"))?;
+            let mut core_offsets = Vec::with_capacity(nt + 1);
+            core_offsets.push(0);
+            for &r in &core_ranks {
+                core_offsets.push(core_offsets.last().unwrap() + k * r);
+            }
+            let total = *core_offsets.last().unwrap();
+            if core_ranks.len() != nt || len("m2l_core_a")? != total || len("m2l_core_bt")? != total
+            {
+                return Err(bad("m2l cores"));
+            }
+            let info = SetInfo {
+                uc2e_rank,
+                dc2e_rank,
+                m2l_rank: k,
+                core_ranks,
+                core_offsets,
+            };
             if !c2e_ok(a, len("uc2e_b")?, uc2e_rank) || !c2e_ok(d, len("dc2e_b")?, dc2e_rank) {
                 return Err(bad("c2e"));
             }
@@ -1025,7 +1066,10 @@ impl<T: Real> Operators<T> {
                     l2l: g("l2l"),
                     m2l_u: g("m2l_u"),
                     m2l_vt: g("m2l_vt"),
-                    m2l_cores: g("m2l_cores"),
+                    m2l_core_a: g("m2l_core_a"),
+                    m2l_core_bt: g("m2l_core_bt"),
+                    core_ranks: &info.core_ranks,
+                    core_offsets: &info.core_offsets,
                     k: info.m2l_rank,
                     fft_re: self.array(&format!("s{s}.fft_re")).unwrap_or(&[]),
                     fft_im: self.array(&format!("s{s}.fft_im")).unwrap_or(&[]),
@@ -1211,8 +1255,12 @@ impl Plan {
                 continue;
             }
             let level = tree.keys[g.pairs[0].0 as usize].level() as usize;
-            let k = ops.sets[ops.set_of_level[level]].m2l_rank as f64;
-            total += 2.0 * k * k * g.pairs.len() as f64;
+            let set = &ops.sets[ops.set_of_level[level]];
+            let k = set.m2l_rank as f64;
+            for (gi, &t) in g.t.iter().enumerate() {
+                let m = (g.offsets[gi + 1] - g.offsets[gi]) as f64;
+                total += 4.0 * k * set.core_ranks[t as usize] as f64 * m;
+            }
         }
         if !self.fft.is_empty() {
             let (pf, n) = (p as f64, 2.0 * p as f64);
@@ -1741,36 +1789,51 @@ impl<K: Kernel<D>, const D: usize, T: Real> Ctx<'_, K, D, T> {
         // the same chunk reads it after (edge).
         let dst = unsafe { self.down_hat.get_mut(r.start * kmax..r.end * kmax) };
         dst.fill(T::ZERO);
-        let mut gathered = vec![T::ZERO; k * g.max_group];
-        let mut product = vec![T::ZERO; k * g.max_group];
-        for (gi, &t) in g.t.iter().enumerate() {
-            let pairs = &g.pairs[g.offsets[gi] as usize..g.offsets[gi + 1] as usize];
-            let m = pairs.len();
-            for (j, &(_, a)) in pairs.iter().enumerate() {
-                let a = a as usize;
-                // SAFETY: the source's upward task is a predecessor (edge from the plan).
-                let src = unsafe { self.up_hat.get(a * kmax..a * kmax + k) };
-                gathered[j * k..(j + 1) * k].copy_from_slice(src);
-            }
-            let core = &set.m2l_cores[t as usize * k * k..(t as usize + 1) * k * k];
-            gemm(
-                &mut product[..k * m],
-                k,
-                Mat::new(core, k, k),
-                Mat::new(&gathered[..k * m], k, m),
-                T::ONE,
-                false,
-            );
-            for (j, &(b, _)) in pairs.iter().enumerate() {
-                let off = (b as usize - r.start) * kmax;
-                for (d, s) in dst[off..off + k]
-                    .iter_mut()
-                    .zip(&product[j * k..(j + 1) * k])
-                {
-                    *d += *s;
+        let mg = g.max_group;
+        let rmax = set.core_ranks.iter().copied().max().unwrap_or(0);
+        with_scratch::<T, _>(2 * k * mg + rmax * mg, |buf| {
+            let (gathered, rest) = buf.split_at_mut(k * mg);
+            let (product, coeffs) = rest.split_at_mut(k * mg);
+            for (gi, &t) in g.t.iter().enumerate() {
+                let pairs = &g.pairs[g.offsets[gi] as usize..g.offsets[gi + 1] as usize];
+                let m = pairs.len();
+                for (j, &(_, a)) in pairs.iter().enumerate() {
+                    let a = a as usize;
+                    // SAFETY: the source's upward task is a predecessor (edge from the plan).
+                    let src = unsafe { self.up_hat.get(a * kmax..a * kmax + k) };
+                    gathered[j * k..(j + 1) * k].copy_from_slice(src);
+                }
+                // C_t X = A_t (B_t^T X): two thin products through the core's own rank.
+                let t = t as usize;
+                let (rt, off) = (set.core_ranks[t], set.core_offsets[t]);
+                let coeffs = &mut coeffs[..rt * m];
+                gemm(
+                    coeffs,
+                    rt,
+                    Mat::new(&set.m2l_core_bt[off..off + rt * k], rt, k),
+                    Mat::new(&gathered[..k * m], k, m),
+                    T::ONE,
+                    false,
+                );
+                gemm(
+                    &mut product[..k * m],
+                    k,
+                    Mat::new(&set.m2l_core_a[off..off + k * rt], k, rt),
+                    Mat::new(coeffs, rt, m),
+                    T::ONE,
+                    false,
+                );
+                for (j, &(b, _)) in pairs.iter().enumerate() {
+                    let off = (b as usize - r.start) * kmax;
+                    for (d, s) in dst[off..off + k]
+                        .iter_mut()
+                        .zip(&product[j * k..(j + 1) * k])
+                    {
+                        *d += *s;
+                    }
                 }
             }
-        }
+        });
         clock.lap(acc, T_M2L);
     }
 

@@ -281,10 +281,38 @@ pub struct LevelSet {
     pub m2l_u: Vec<f64>,
     /// `k x n` right basis of the compressed M2L.
     pub m2l_vt: Vec<f64>,
-    /// One `k x k` core per transfer vector, consecutive.
-    pub m2l_cores: Vec<f64>,
-    /// The M2L rank `k`.
+    /// Each transfer vector's `k x k` core `C_t`, recompressed as `A_t B_t^T` with its own
+    /// rank `r_t` (a well-separated interaction needs far fewer than `k` terms): the
+    /// `k x r_t` factors `A_t = U_t S_t`, consecutive.
+    pub m2l_core_a: Vec<f64>,
+    /// The `r_t x k` factors `B_t^T = V_t^T`, consecutive, at the same offsets as
+    /// [`m2l_core_a`](Self::m2l_core_a).
+    pub m2l_core_bt: Vec<f64>,
+    /// `r_t` per transfer vector.
+    pub m2l_core_ranks: Vec<usize>,
+    /// The M2L rank `k` of the shared bases.
     pub m2l_rank: usize,
+}
+
+impl LevelSet {
+    /// The dense `k x k` core of transfer vector `t` rebuilt from its factors.
+    pub fn m2l_core(&self, t: usize) -> Vec<f64> {
+        let k = self.m2l_rank;
+        let off: usize = self.m2l_core_ranks[..t].iter().map(|r| k * r).sum();
+        let r = self.m2l_core_ranks[t];
+        let a = &self.m2l_core_a[off..off + k * r];
+        let bt = &self.m2l_core_bt[off..off + k * r];
+        let mut c = vec![0.0; k * k];
+        for j in 0..k {
+            for l in 0..r {
+                let b = bt[j * r + l];
+                for i in 0..k {
+                    c[j * k + i] += a[l * k + i] * b;
+                }
+            }
+        }
+        c
+    }
 }
 
 /// Computes the operators of a level set for boxes of half-width `r`.
@@ -359,14 +387,28 @@ pub fn level_set<K: Kernel<D>, const D: usize>(
     let u = v_fat.subcols(0, k).to_owned(); // n x k
     let v = v_thin.subcols(0, k).to_owned(); // n x k
     let ut = u.transpose().to_owned();
-    let cores: Vec<Vec<f64>> = mats
+    // Each core C_t = U^T M_t V, recompressed by its own SVD to the same relative tolerance.
+    let cores: Vec<Result<(usize, Vec<f64>, Vec<f64>)>> = mats
         .par_iter()
         .map(|m| {
             let c = mul(mul(ut.as_ref(), m.as_ref()).as_ref(), v.as_ref());
-            to_vec(c.as_ref())
+            let (s, cu, cv) = svd_seq(c.as_ref(), true, "M2L core")?;
+            let cu = cu.expect("left vectors requested");
+            let r = rank_of(&s).max(1);
+            let a = Mat::from_fn(k, r, |i, j| cu[(i, j)] * s[j]);
+            let bt = Mat::from_fn(r, k, |i, j| cv[(j, i)]);
+            Ok((r, to_vec(a.as_ref()), to_vec(bt.as_ref())))
         })
         .collect();
-    let m2l_cores = cores.concat();
+    let mut m2l_core_a = Vec::new();
+    let mut m2l_core_bt = Vec::new();
+    let mut m2l_core_ranks = Vec::with_capacity(nt);
+    for c in cores {
+        let (r, a, bt) = c?;
+        m2l_core_ranks.push(r);
+        m2l_core_a.extend_from_slice(&a);
+        m2l_core_bt.extend_from_slice(&bt);
+    }
     Ok(LevelSet {
         uc2e,
         dc2e,
@@ -374,7 +416,9 @@ pub fn level_set<K: Kernel<D>, const D: usize>(
         l2l,
         m2l_u: to_vec(u.as_ref()),
         m2l_vt: to_vec(v.transpose()),
-        m2l_cores,
+        m2l_core_a,
+        m2l_core_bt,
+        m2l_core_ranks,
         m2l_rank: k,
     })
 }

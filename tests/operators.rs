@@ -117,7 +117,7 @@ fn errors(p: usize) -> [f64; 6] {
     let k = ls.m2l_rank;
     let u = dense(&ls.m2l_u, n, k);
     let vt = dense(&ls.m2l_vt, k, n);
-    let core = dense(&ls.m2l_cores[ti * k * k..(ti + 1) * k * k], k, k);
+    let core = dense(&ls.m2l_core(ti), k, k);
     let bcheck_c = apply(&(&u * &core * &vt), &aequiv);
     let bcheck_u = direct(&scaled(&unit, o, ai), &scaled(&unit, ac, ai), &aequiv);
     let inside = cloud(&mut rng, o, 1.0, 200);
@@ -135,7 +135,7 @@ fn errors(p: usize) -> [f64; 6] {
             let ac: P3 = std::array::from_fn(|k| 2.0 * t[k] as f64);
             let asrc = cloud(&mut rng, ac, 1.0, 100);
             let aequiv = apply(&uc2e, &direct(&scaled(&unit, ac, ao), &asrc, &q[..100]));
-            let core = dense(&ls.m2l_cores[ti * k * k..(ti + 1) * k * k], k, k);
+            let core = dense(&ls.m2l_core(ti), k, k);
             let bcheck = apply(&u, &apply(&core, &apply(&vt, &aequiv)));
             rel_err(&l2p(&bcheck), &direct(&inside, &asrc, &q[..100]))
         })
