@@ -388,7 +388,7 @@ pub fn level_set<K: Kernel<D>, const D: usize>(
     let v = v_thin.subcols(0, k).to_owned(); // n x k
     let ut = u.transpose().to_owned();
     // Each core C_t = U^T M_t V, recompressed by its own SVD to the same relative tolerance.
-    let cores: Vec<Result<(usize, Vec<f64>, Vec<f64>)>> = mats
+    let cores: Vec<Result<CoreFactors>> = mats
         .par_iter()
         .map(|m| {
             let c = mul(mul(ut.as_ref(), m.as_ref()).as_ref(), v.as_ref());
@@ -422,6 +422,9 @@ pub fn level_set<K: Kernel<D>, const D: usize>(
         m2l_rank: k,
     })
 }
+
+/// One recompressed M2L core: rank `r_t`, `A_t` (`k x r_t`) and `B_t^T` (`r_t x k`), column-major.
+type CoreFactors = (usize, Vec<f64>, Vec<f64>);
 
 fn dense(f: &Factored) -> Mat<f64> {
     if f.rank == 0 {
