@@ -999,10 +999,19 @@ impl OperatorCache {
     /// Verifies the entry's checksum, computing it on the first call only (concurrent first
     /// callers wait for one computation).
     fn verify_entry(&self, e: &Entry) -> Result<()> {
-        if *e
-            .verified
-            .get_or_init(|| array_checksum(self.span(e)) == e.checksum)
-        {
+        // Not `get_or_init`: the checksum runs rayon tasks, and a worker waiting in them may
+        // steal a task that asks for the same array, re-entering the initialisation (a
+        // deadlock). Two threads may both compute the checksum at worst; both get the same
+        // answer.
+        let ok = match e.verified.get() {
+            Some(&ok) => ok,
+            None => {
+                let ok = array_checksum(self.span(e)) == e.checksum;
+                let _ = e.verified.set(ok);
+                ok
+            }
+        };
+        if ok {
             Ok(())
         } else {
             Err(Error::Cache {

@@ -13,8 +13,10 @@
 //! operators and kept in the operator cache, frequency-major (`[frequency][transfer vector]`,
 //! real and imaginary parts apart). At run time, a target parent P and each of its 26
 //! neighbours P' meet through an `8 x 8` block per frequency (target child x source child,
-//! zero for adjacent pairs), applied with the target children in SIMD lanes; each loaded
-//! transfer function serves many pairs, and per frequency all data of a chunk sit in L1/L2.
+//! zero for adjacent pairs), applied with the target children in SIMD lanes by the
+//! build.rs-generated kernels of `src/hadamard.rs`; each loaded transfer function serves
+//! many pairs, and the task's spectra are laid out plane by plane (`kx`) and processed a few
+//! frequencies at a time, so the data in use stays in L2.
 //!
 //! The DFTs are separable small matrix products that skip the zero padding: forward from the
 //! `p^3` corner of the grid, inverse only to it.

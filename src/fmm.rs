@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::gemm::Shape;
 use crate::graph::{Op, Task, TaskGraph};
 use crate::kernel::Kernel;
-use crate::linalg::{Mat, gemm, gemm_n, same, same_mut};
+use crate::linalg::{Mat, gemm, gemm_n, same};
 use crate::lists::InteractionLists;
 use crate::morton::MortonKey;
 use crate::operators::{
@@ -41,7 +41,8 @@ pub enum CacheMode {
 /// The M2L backend.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum M2l {
-    /// SVD-compressed M2L applied as one GEMM per transfer vector and task (2D and 3D).
+    /// SVD-compressed M2L (shared bases, per transfer vector a core stored as two factors of
+    /// its own rank), applied per transfer vector and task as two thin products (2D and 3D).
     Svd,
     /// FFT-based M2L: Hadamard products in the frequency domain between sibling groups
     /// (3D only).
@@ -49,7 +50,7 @@ pub enum M2l {
     /// Per (dimension, precision, order) from the table in the README, produced by
     /// `cargo bench --bench m2l` (one thread, 200k uniform points, p = 4, 6, 8, f32 and f64,
     /// plus p = 10 f64 from the example): with each transfer vector's core recompressed to its
-    /// own rank, the SVD/GEMM backend serves 1.4x (p = 8, f64) to 8.7x (p = 8, f32) more target
+    /// own rank, the SVD/GEMM backend serves 1.3x (p = 10, f64) to 8.7x (p = 8, f32) more target
     /// boxes per second than the FFT backend on the development machine, so `Auto` is the SVD
     /// backend for every measured pair.
     #[default]
@@ -460,6 +461,9 @@ where
                 down_hat: nodes * k,
                 out: tree.target_order.len() * n_out,
                 tasks: graph.len(),
+                threads: pool
+                    .as_ref()
+                    .map_or_else(rayon::current_num_threads, |p| p.current_num_threads()),
             };
             let work = sizes.allocate();
             report.nodes = nodes;
@@ -516,6 +520,8 @@ struct WorkspaceSizes {
     down_hat: usize,
     out: usize,
     tasks: usize,
+    /// Worker threads: one task scratch buffer each (plus one spare).
+    threads: usize,
 }
 
 impl WorkspaceSizes {
@@ -528,6 +534,7 @@ impl WorkspaceSizes {
             down_equiv: vec![T::ZERO; self.equiv],
             out: vec![T::ZERO; self.out],
             counters: (0..self.tasks).map(|_| AtomicU32::new(0)).collect(),
+            scratch: (0..=self.threads).map(|_| Mutex::new(Vec::new())).collect(),
         }
     }
 }
@@ -542,6 +549,9 @@ struct Workspace<T> {
     out: Vec<T>,
     /// One in-degree counter per task, reset by each execution.
     counters: Vec<AtomicU32>,
+    /// Task scratch buffers (M2L gathers, FFT spectra), grown on first use and reused by later
+    /// evaluations; owned by the `Fmm`, so dropped with it.
+    scratch: Vec<Mutex<Vec<T>>>,
 }
 
 /// A buffer shared by the tasks of one graph execution.
@@ -845,6 +855,8 @@ impl<T: Real> Operators<T> {
             )
         };
         let mut times = LoadTimes::default();
+        // Operators computed for the cache, kept in case the file cannot be written.
+        let mut computed: std::cell::OnceCell<Vec<NamedVec<T>>> = Default::default();
         let (store, note) = match cached {
             Some(CacheLoad {
                 path,
@@ -855,8 +867,15 @@ impl<T: Real> Operators<T> {
                 .map(|(cache, t)| (cache, CacheOutcome::Loaded, t))
                 .or_else(|_| {
                     crate::cache::load_or_create_timed(&path, &params, || {
-                        Ok(compute_arrays::<K, D, T>(order, &set_radii, prm)?
-                            .into_iter()
+                        if computed.get().is_none() {
+                            let _ =
+                                computed.set(compute_arrays::<K, D, T>(order, &set_radii, prm)?);
+                        }
+                        Ok(computed
+                            .get()
+                            .expect("set above")
+                            .iter()
+                            .cloned()
                             .map(|(name, shape, data)| OwnedArray {
                                 name,
                                 shape,
@@ -889,7 +908,11 @@ impl<T: Real> Operators<T> {
                 // A cache that cannot be written (read-only home, full disk) must not stop the
                 // FMM: compute in memory and say why.
                 Err(e @ (Error::Io { .. } | Error::Cache { .. })) => {
-                    let arrays = compute_arrays::<K, D, T>(order, &set_radii, prm)?;
+                    // Reuse the arrays computed for the failed write, if any.
+                    let arrays = match computed.take() {
+                        Some(arrays) => arrays,
+                        None => compute_arrays::<K, D, T>(order, &set_radii, prm)?,
+                    };
                     let note = format!("computed in memory; operator cache unusable: {e}");
                     eprintln!("oxifmm: warning: {note}");
                     (owned(arrays), note)
@@ -1435,11 +1458,13 @@ struct Ctx<'a, K, const D: usize, T> {
     /// Stride of `down_hat` per node: the SVD rank, or `n` (check potentials) for the FFT.
     hat_stride: usize,
     times: [AtomicU64; 8],
+    /// Task scratch buffers (see [`Workspace::scratch`]).
+    scratch: &'a [Mutex<Vec<T>>],
     _k: PhantomData<K>,
 }
 
 /// Forward DFTs of the source children of an FFT M2L task, 8 siblings at a time, into the
-/// task's frequency-major spectra (run through pulp's dispatch so that the 8-lane loops of
+/// task's plane-major spectra (run through pulp's dispatch so that the 8-lane loops of
 /// [`crate::fft::forward8`] compile to the machine's SIMD).
 struct Forward<'a, 'c, K, const D: usize, T> {
     ctx: &'a Ctx<'c, K, D, T>,
@@ -1541,36 +1566,6 @@ impl<K: Kernel<D>, const D: usize, T: Real> pulp::WithSimd for Inverse<'_, '_, K
     }
 }
 
-thread_local! {
-    static SCRATCH_F64: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
-    static SCRATCH_F32: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// Runs `f` on a per-thread scratch buffer of `len` elements (contents unspecified), grown on
-/// first use and then reused, so that tasks do not allocate once the buffers have reached
-/// their working size. A re-entrant call gets a fresh buffer.
-fn with_scratch<T: Real, R>(len: usize, f: impl FnOnce(&mut [T]) -> R) -> R {
-    fn run<U: Real, T: Real, R>(
-        cell: &std::cell::RefCell<Vec<U>>,
-        len: usize,
-        f: impl FnOnce(&mut [T]) -> R,
-    ) -> R {
-        match cell.try_borrow_mut() {
-            Ok(mut v) => {
-                if v.len() < len {
-                    v.resize(len, U::ZERO);
-                }
-                f(same_mut(&mut v[..len]))
-            }
-            Err(_) => f(&mut vec![T::ZERO; len]),
-        }
-    }
-    match T::PRECISION {
-        Precision::F64 => SCRATCH_F64.with(|c| run::<f64, T, R>(c, len, f)),
-        Precision::F32 => SCRATCH_F32.with(|c| run::<f32, T, R>(c, len, f)),
-    }
-}
-
 /// Accumulates time into a slot of a local timer array.
 struct Clock {
     t: Instant,
@@ -1587,6 +1582,22 @@ impl Clock {
 }
 
 impl<K: Kernel<D>, const D: usize, T: Real> Ctx<'_, K, D, T> {
+    /// Runs `f` on a task scratch buffer of `len` elements (contents unspecified): a free one
+    /// of the workspace's per-thread buffers, grown if needed and kept for later tasks, so
+    /// that tasks do not allocate once the buffers have reached their working size (a fresh
+    /// buffer only if all are busy, e.g. in a nested evaluation).
+    fn with_scratch<R>(&self, len: usize, f: impl FnOnce(&mut [T]) -> R) -> R {
+        for slot in self.scratch {
+            if let Ok(mut v) = slot.try_lock() {
+                if v.len() < len {
+                    v.resize(len, T::ZERO);
+                }
+                return f(&mut v[..len]);
+            }
+        }
+        f(&mut vec![T::ZERO; len])
+    }
+
     /// Writes the surface of node `b` at radius factor `alpha` into `buf` (SoA, D x n).
     #[inline]
     fn surface(&self, b: usize, alpha: f64, buf: &mut [T]) {
@@ -1793,7 +1804,7 @@ impl<K: Kernel<D>, const D: usize, T: Real> Ctx<'_, K, D, T> {
         dst.fill(T::ZERO);
         let mg = g.max_group;
         let rmax = set.core_ranks.iter().copied().max().unwrap_or(0);
-        with_scratch::<T, _>(2 * k * mg + rmax * mg, |buf| {
+        self.with_scratch(2 * k * mg + rmax * mg, |buf| {
             let (gathered, rest) = buf.split_at_mut(k * mg);
             let (product, coeffs) = rest.split_at_mut(k * mg);
             for (gi, &t) in g.t.iter().enumerate() {
@@ -1871,7 +1882,7 @@ impl<K: Kernel<D>, const D: usize, T: Real> Ctx<'_, K, D, T> {
         let len_accum = nf * ntp * 16;
         let len_m = crate::hadamard::HADAMARD_JB * 27 * 128;
         let total = len_spec + len_accum + len_m + g.scratch_len();
-        with_scratch::<T, _>(total, |buf| {
+        self.with_scratch(total, |buf| {
             let (spec, rest) = buf.split_at_mut(len_spec);
             let (accum, rest) = rest.split_at_mut(len_accum);
             let (m, scratch) = rest.split_at_mut(len_m);
@@ -2160,6 +2171,7 @@ where
                 self.ops.max_rank
             },
             times: Default::default(),
+            scratch: &work.scratch,
             _k: PhantomData,
         }
     }

@@ -5,7 +5,8 @@
 //! the semantics of [`crate::linalg::gemm`]) with `kdim` a multiple of a fixed `K`: the surface
 //! size `n = 6 (p - 1)^2 + 2` of every supported 3D order `p` (the inner dimension of the
 //! P2M/M2M/L2L/C2E products and of the `Vt * multipoles` compression before M2L), or `K = 1`
-//! (a run-time inner dimension, e.g. the M2L SVD rank). Each is a register-tiled pulp
+//! (a run-time inner dimension; generated, tested and benchmarked, but the FMM's products with a
+//! run-time inner dimension, such as the M2L core factors, stay on faer). Each is a register-tiled pulp
 //! [`WithSimd`](pulp::WithSimd) kernel (A streamed column by column, B broadcast, no packing,
 //! no allocation), dispatched at run time to the best instruction set pulp was built for.
 //! Results depend only on the inputs (fixed summation order), so they are deterministic.
@@ -53,12 +54,19 @@ impl<E> GemmArgs<'_, E> {
         if self.m == 0 || self.cols == 0 {
             return;
         }
+        // Overflow-checked: a wrapped product must not pass for a short slice.
+        let need = |rows: usize, cols: usize, ld: usize| {
+            (cols - 1)
+                .checked_mul(ld)
+                .and_then(|x| x.checked_add(rows))
+                .expect("gemm: matrix extent overflows usize")
+        };
         assert!(self.lda >= self.m && self.ldc >= self.m && self.ldb >= self.kdim);
         if self.kdim > 0 {
-            assert!(self.a.len() >= (self.kdim - 1) * self.lda + self.m);
-            assert!(self.b.len() >= (self.cols - 1) * self.ldb + self.kdim);
+            assert!(self.a.len() >= need(self.m, self.kdim, self.lda));
+            assert!(self.b.len() >= need(self.kdim, self.cols, self.ldb));
         }
-        assert!(self.c.len() >= (self.cols - 1) * self.ldc + self.m);
+        assert!(self.c.len() >= need(self.m, self.cols, self.ldc));
     }
 }
 
@@ -81,6 +89,19 @@ pub(crate) fn gemm_fixed<T: Real>(
     k: usize,
 ) -> bool {
     assert_eq!(a.cols, b.rows);
+    if a.cols == 0 {
+        // Empty inner dimension: C = 0 (overwrite) or unchanged (accumulate), as faer does,
+        // without handing empty operands to the kernels' pointer arithmetic.
+        if !FIXED_K.contains(&k) {
+            return false;
+        }
+        if !accumulate && a.rows > 0 {
+            for j in 0..b.cols {
+                c[j * ldc..j * ldc + a.rows].fill(T::ZERO);
+            }
+        }
+        return true;
+    }
     macro_rules! args {
         ($t:ty) => {
             GemmArgs::<$t> {
