@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::gemm::Shape;
 use crate::graph::{Op, Task, TaskGraph};
 use crate::kernel::Kernel;
-use crate::linalg::{Mat, gemm, gemm_n, same};
+use crate::linalg::{Mat, gemm, gemm_n, same, same_mut};
 use crate::lists::InteractionLists;
 use crate::morton::MortonKey;
 use crate::operators::{
@@ -535,6 +535,7 @@ impl WorkspaceSizes {
             out: vec![T::ZERO; self.out],
             counters: (0..self.tasks).map(|_| AtomicU32::new(0)).collect(),
             scratch: (0..=self.threads).map(|_| Mutex::new(Vec::new())).collect(),
+            scratch64: (0..=self.threads).map(|_| Mutex::new(Vec::new())).collect(),
         }
     }
 }
@@ -552,6 +553,8 @@ struct Workspace<T> {
     /// Task scratch buffers (M2L gathers, FFT spectra), grown on first use and reused by later
     /// evaluations; owned by the `Fmm`, so dropped with it.
     scratch: Vec<Mutex<Vec<T>>>,
+    /// f64 scratch buffers for the check-to-equivalent products, likewise.
+    scratch64: Vec<Mutex<Vec<f64>>>,
 }
 
 /// A buffer shared by the tasks of one graph execution.
@@ -616,7 +619,7 @@ struct Operators<T> {
 
 enum Store<T> {
     Mapped(OperatorCache),
-    Owned(Vec<(String, Vec<T>)>, PhantomData<T>),
+    Owned(Vec<(String, OwnedData)>, PhantomData<T>),
 }
 
 #[derive(Clone, Debug)]
@@ -632,11 +635,11 @@ struct SetInfo {
 
 /// Slices of one level set's operators.
 struct SetView<'a, T> {
-    uc2e_a: &'a [T],
-    uc2e_b: &'a [T],
+    uc2e_a: &'a [f64],
+    uc2e_b: &'a [f64],
     uc2e_rank: usize,
-    dc2e_a: &'a [T],
-    dc2e_b: &'a [T],
+    dc2e_a: &'a [f64],
+    dc2e_b: &'a [f64],
     dc2e_rank: usize,
     m2m: &'a [T],
     l2l: &'a [T],
@@ -683,16 +686,30 @@ pub fn cache_params<K: Kernel<D>, const D: usize, T: Real>(
         extra: vec![
             ("pinv_tolerance".into(), prm.pinv_tolerance),
             // 2: FFT transfer functions added. 3: M2L cores recompressed per transfer vector.
-            ("operator_set_version".into(), 3.0),
+            // 4: check-to-equivalent operators stored in f64 for every precision.
+            ("operator_set_version".into(), 4.0),
         ],
     }
 }
 
 /// An operator array before it goes to the cache: name, shape, data.
-type NamedVec<T> = (String, Vec<usize>, Vec<T>);
+/// An operator array in the run's precision, or in f64 (the check-to-equivalent operators).
+type NamedVec = (String, Vec<usize>, OwnedData);
 
-fn set_arrays<T: Real>(s: usize, ls: &LevelSet, n: usize) -> Vec<NamedVec<T>> {
-    let conv = |v: &[f64]| -> Vec<T> { v.iter().map(|&x| T::from_f64(x)).collect() };
+/// `v` in precision `T`, as stored.
+fn in_precision<T: Real>(v: &[f64]) -> OwnedData {
+    match T::PRECISION {
+        Precision::F64 => OwnedData::F64(v.to_vec()),
+        Precision::F32 => OwnedData::F32(v.iter().map(|&x| x as f32).collect()),
+    }
+}
+
+fn set_arrays<T: Real>(s: usize, ls: &LevelSet, n: usize) -> Vec<NamedVec> {
+    let conv = |v: &[f64]| in_precision::<T>(v);
+    // The check-to-equivalent pseudo-inverses stay in f64 for every precision: they amplify
+    // the rounding of their entries and operands (f32 storage alone doubled the error, and
+    // f32 application held f32 runs near 2e-4), so they are applied in f64 (see `apply_c2e`).
+    let c2e = |v: &[f64]| OwnedData::F64(v.to_vec());
     let fshape = |f: &crate::operators::Factored, first: bool| -> Vec<usize> {
         match (f.rank, first) {
             (0, true) => vec![f.rows, f.cols],
@@ -708,22 +725,22 @@ fn set_arrays<T: Real>(s: usize, ls: &LevelSet, n: usize) -> Vec<NamedVec<T>> {
         (
             format!("s{s}.uc2e_a"),
             fshape(&ls.uc2e, true),
-            conv(&ls.uc2e.a),
+            c2e(&ls.uc2e.a),
         ),
         (
             format!("s{s}.uc2e_b"),
             fshape(&ls.uc2e, false),
-            conv(&ls.uc2e.b),
+            c2e(&ls.uc2e.b),
         ),
         (
             format!("s{s}.dc2e_a"),
             fshape(&ls.dc2e, true),
-            conv(&ls.dc2e.a),
+            c2e(&ls.dc2e.a),
         ),
         (
             format!("s{s}.dc2e_b"),
             fshape(&ls.dc2e, false),
-            conv(&ls.dc2e.b),
+            c2e(&ls.dc2e.b),
         ),
         (format!("s{s}.m2m"), vec![n, c * n], conv(&ls.m2m)),
         (format!("s{s}.l2l"), vec![c, n, n], conv(&ls.l2l)),
@@ -760,24 +777,25 @@ struct CacheLoad {
     elapsed: Duration,
 }
 
-/// All operator arrays of one set per radius in `set_radii`, in precision `T`.
+/// All operator arrays of one set per radius in `set_radii`, in precision `T` (the
+/// check-to-equivalent operators in f64).
 fn compute_arrays<K: Kernel<D>, const D: usize, T: Real>(
     order: usize,
     set_radii: &[f64],
     prm: &OperatorParams,
-) -> Result<Vec<NamedVec<T>>> {
+) -> Result<Vec<NamedVec>> {
     let n = crate::operators::surface_len(D, order);
     let sets: Vec<LevelSet> = set_radii
         .iter()
         .map(|&r| level_set::<K, D>(order, r, prm))
         .collect::<Result<_>>()?;
-    let mut arrays: Vec<NamedVec<T>> = sets
+    let mut arrays: Vec<NamedVec> = sets
         .iter()
         .enumerate()
         .flat_map(|(s, ls)| set_arrays::<T>(s, ls, n))
         .collect();
     if D == 3 {
-        let conv = |v: &[f64]| -> Vec<T> { v.iter().map(|&x| T::from_f64(x)).collect() };
+        let conv = |v: &[f64]| in_precision::<T>(v);
         for (s, &r) in set_radii.iter().enumerate() {
             let (re, im) = crate::fft::transfer_functions::<K, D>(order, r, prm.alpha_inner);
             let nt = crate::operators::transfer_vectors::<D>().len();
@@ -848,7 +866,7 @@ impl<T: Real> Operators<T> {
             .iter()
             .map(|&r| LevelScales::new(r, homogeneous))
             .collect();
-        let owned = |arrays: Vec<NamedVec<T>>| {
+        let owned = |arrays: Vec<NamedVec>| {
             Store::Owned(
                 arrays.into_iter().map(|(name, _, v)| (name, v)).collect(),
                 PhantomData,
@@ -856,7 +874,7 @@ impl<T: Real> Operators<T> {
         };
         let mut times = LoadTimes::default();
         // Operators computed for the cache, kept in case the file cannot be written.
-        let mut computed: std::cell::OnceCell<Vec<NamedVec<T>>> = Default::default();
+        let mut computed: std::cell::OnceCell<Vec<NamedVec>> = Default::default();
         let (store, note) = match cached {
             Some(CacheLoad {
                 path,
@@ -876,18 +894,7 @@ impl<T: Real> Operators<T> {
                             .expect("set above")
                             .iter()
                             .cloned()
-                            .map(|(name, shape, data)| OwnedArray {
-                                name,
-                                shape,
-                                data: match T::PRECISION {
-                                    Precision::F64 => {
-                                        OwnedData::F64(same::<T, f64>(&data).to_vec())
-                                    }
-                                    Precision::F32 => {
-                                        OwnedData::F32(same::<T, f32>(&data).to_vec())
-                                    }
-                                },
-                            })
+                            .map(|(name, shape, data)| OwnedArray { name, shape, data })
                             .collect())
                     })
                 }) {
@@ -976,15 +983,15 @@ impl<T: Real> Operators<T> {
             ops.pair_table = crate::fft::child_pair_table();
         }
         for s in 0..n_sets {
-            let a = ops.array(&format!("s{s}.uc2e_a"))?.len();
-            let d = ops.array(&format!("s{s}.dc2e_a"))?.len();
+            let a = ops.array64(&format!("s{s}.uc2e_a"))?.len();
+            let d = ops.array64(&format!("s{s}.dc2e_a"))?.len();
             let u = ops.array(&format!("s{s}.m2l_u"))?.len();
-            let uc2e_rank = if ops.array(&format!("s{s}.uc2e_b"))?.is_empty() {
+            let uc2e_rank = if ops.array64(&format!("s{s}.uc2e_b"))?.is_empty() {
                 0
             } else {
                 a / n
             };
-            let dc2e_rank = if ops.array(&format!("s{s}.dc2e_b"))?.is_empty() {
+            let dc2e_rank = if ops.array64(&format!("s{s}.dc2e_b"))?.is_empty() {
                 0
             } else {
                 d / n
@@ -992,6 +999,7 @@ impl<T: Real> Operators<T> {
             let nt = crate::operators::transfer_vectors::<D>().len();
             let k = u / n;
             let len = |name: &str| ops.array(&format!("s{s}.{name}")).map(|a| a.len());
+            let len64 = |name: &str| ops.array64(&format!("s{s}.{name}")).map(|a| a.len());
             let bad = |what: &str| Error::InvalidParameter {
                 name: "operators",
                 reason: format!(
@@ -1034,7 +1042,7 @@ impl<T: Real> Operators<T> {
                 core_ranks,
                 core_offsets,
             };
-            if !c2e_ok(a, len("uc2e_b")?, uc2e_rank) || !c2e_ok(d, len("dc2e_b")?, dc2e_rank) {
+            if !c2e_ok(a, len64("uc2e_b")?, uc2e_rank) || !c2e_ok(d, len64("dc2e_b")?, dc2e_rank) {
                 return Err(bad("c2e"));
             }
             if len("m2m")? != n * n * (1 << D) || len("l2l")? != n * n * (1 << D) {
@@ -1047,7 +1055,11 @@ impl<T: Real> Operators<T> {
                 }
             }
             for name in SET_ARRAYS {
-                ops.array(&format!("s{s}.{name}"))?;
+                if name.contains("c2e") {
+                    ops.array64(&format!("s{s}.{name}"))?;
+                } else {
+                    ops.array(&format!("s{s}.{name}"))?;
+                }
             }
             ops.max_rank = ops.max_rank.max(info.m2l_rank);
             ops.sets.push(info);
@@ -1055,20 +1067,45 @@ impl<T: Real> Operators<T> {
         Ok((ops, note))
     }
 
+    /// The named array in the run's precision.
     fn array(&self, name: &str) -> Result<&[T]> {
-        match &self.store {
-            Store::Mapped(c) => match T::PRECISION {
-                Precision::F64 => Ok(same(c.f64(name)?)),
-                Precision::F32 => Ok(same(c.f32(name)?)),
+        match (&self.store, T::PRECISION) {
+            (Store::Mapped(c), Precision::F64) => Ok(same(c.f64(name)?)),
+            (Store::Mapped(c), Precision::F32) => Ok(same(c.f32(name)?)),
+            (Store::Owned(..), _) => match self.owned(name)? {
+                OwnedData::F64(d) if T::PRECISION == Precision::F64 => Ok(same(d)),
+                OwnedData::F32(d) if T::PRECISION == Precision::F32 => Ok(same(d)),
+                _ => Err(Self::missing(name)),
             },
+        }
+    }
+
+    /// The named f64 array (the check-to-equivalent operators, in every precision).
+    fn array64(&self, name: &str) -> Result<&[f64]> {
+        match &self.store {
+            Store::Mapped(c) => c.f64(name),
+            Store::Owned(..) => match self.owned(name)? {
+                OwnedData::F64(d) => Ok(d),
+                OwnedData::F32(_) => Err(Self::missing(name)),
+            },
+        }
+    }
+
+    fn owned(&self, name: &str) -> Result<&OwnedData> {
+        match &self.store {
             Store::Owned(v, _) => v
                 .iter()
                 .find(|(n, _)| n == name)
-                .map(|(_, d)| d.as_slice())
-                .ok_or_else(|| Error::InvalidParameter {
-                    name: "operators",
-                    reason: format!("missing array {name}"),
-                }),
+                .map(|(_, d)| d)
+                .ok_or_else(|| Self::missing(name)),
+            Store::Mapped(_) => Err(Self::missing(name)),
+        }
+    }
+
+    fn missing(name: &str) -> Error {
+        Error::InvalidParameter {
+            name: "operators",
+            reason: format!("missing array {name} (or of another precision)"),
         }
     }
 
@@ -1079,13 +1116,17 @@ impl<T: Real> Operators<T> {
                     self.array(&format!("s{s}.{name}"))
                         .expect("validated at build")
                 };
+                let g64 = |name: &str| {
+                    self.array64(&format!("s{s}.{name}"))
+                        .expect("validated at build")
+                };
                 let info = &self.sets[s];
                 SetView {
-                    uc2e_a: g("uc2e_a"),
-                    uc2e_b: g("uc2e_b"),
+                    uc2e_a: g64("uc2e_a"),
+                    uc2e_b: g64("uc2e_b"),
                     uc2e_rank: info.uc2e_rank,
-                    dc2e_a: g("dc2e_a"),
-                    dc2e_b: g("dc2e_b"),
+                    dc2e_a: g64("dc2e_a"),
+                    dc2e_b: g64("dc2e_b"),
                     dc2e_rank: info.dc2e_rank,
                     m2m: g("m2m"),
                     l2l: g("l2l"),
@@ -1108,7 +1149,10 @@ impl<T: Real> Operators<T> {
             Store::Mapped(c) => c.byte_len(),
             Store::Owned(v, _) => v
                 .iter()
-                .map(|(_, d)| d.len() * std::mem::size_of::<T>())
+                .map(|(_, d)| match d {
+                    OwnedData::F64(x) => 8 * x.len(),
+                    OwnedData::F32(x) => 4 * x.len(),
+                })
                 .sum(),
         }
     }
@@ -1460,6 +1504,8 @@ struct Ctx<'a, K, const D: usize, T> {
     times: [AtomicU64; 8],
     /// Task scratch buffers (see [`Workspace::scratch`]).
     scratch: &'a [Mutex<Vec<T>>],
+    /// f64 task scratch buffers.
+    scratch64: &'a [Mutex<Vec<f64>>],
     _k: PhantomData<K>,
 }
 
@@ -1581,21 +1627,79 @@ impl Clock {
     }
 }
 
-impl<K: Kernel<D>, const D: usize, T: Real> Ctx<'_, K, D, T> {
-    /// Runs `f` on a task scratch buffer of `len` elements (contents unspecified): a free one
-    /// of the workspace's per-thread buffers, grown if needed and kept for later tasks, so
-    /// that tasks do not allocate once the buffers have reached their working size (a fresh
-    /// buffer only if all are busy, e.g. in a nested evaluation).
-    fn with_scratch<R>(&self, len: usize, f: impl FnOnce(&mut [T]) -> R) -> R {
-        for slot in self.scratch {
-            if let Ok(mut v) = slot.try_lock() {
-                if v.len() < len {
-                    v.resize(len, T::ZERO);
-                }
-                return f(&mut v[..len]);
+/// `y = scale * F x` in f64 (see [`Ctx::apply_c2e`]); `tmp` holds `rank x cols`.
+#[allow(clippy::too_many_arguments)]
+fn c2e_f64(
+    a: &[f64],
+    b: &[f64],
+    rank: usize,
+    n: usize,
+    x: &[f64],
+    cols: usize,
+    y: &mut [f64],
+    tmp: &mut [f64],
+    scale: f64,
+) {
+    // One column (the leaf P2M): a matrix-vector product with inner dimension n.
+    let shape = if cols == 1 { Shape::Gemv } else { Shape::Panel };
+    if rank == 0 {
+        gemm_n(
+            y,
+            n,
+            Mat::new(a, n, n),
+            Mat::new(x, n, cols),
+            scale,
+            false,
+            n,
+            shape,
+        );
+    } else {
+        let tmp = &mut tmp[..rank * cols];
+        gemm_n(
+            tmp,
+            rank,
+            Mat::new(b, rank, n),
+            Mat::new(x, n, cols),
+            1.0,
+            false,
+            n,
+            shape,
+        );
+        gemm(
+            y,
+            n,
+            Mat::new(a, n, rank),
+            Mat::new(tmp, rank, cols),
+            scale,
+            false,
+        );
+    }
+}
+
+/// Runs `f` on a buffer of `len` elements (contents unspecified) from `pool`: a free one, grown
+/// if needed and kept for later tasks, so that tasks do not allocate once the buffers have
+/// reached their working size (a fresh buffer only if all are busy, e.g. in a nested
+/// evaluation).
+fn take_scratch<U: Real, R>(
+    pool: &[Mutex<Vec<U>>],
+    len: usize,
+    f: impl FnOnce(&mut [U]) -> R,
+) -> R {
+    for slot in pool {
+        if let Ok(mut v) = slot.try_lock() {
+            if v.len() < len {
+                v.resize(len, U::ZERO);
             }
+            return f(&mut v[..len]);
         }
-        f(&mut vec![T::ZERO; len])
+    }
+    f(&mut vec![U::ZERO; len])
+}
+
+impl<K: Kernel<D>, const D: usize, T: Real> Ctx<'_, K, D, T> {
+    /// Runs `f` on a task scratch buffer of `len` elements of `T` (see [`take_scratch`]).
+    fn with_scratch<R>(&self, len: usize, f: impl FnOnce(&mut [T]) -> R) -> R {
+        take_scratch(self.scratch, len, f)
     }
 
     /// Writes the surface of node `b` at radius factor `alpha` into `buf` (SoA, D x n).
@@ -1616,52 +1720,36 @@ impl<K: Kernel<D>, const D: usize, T: Real> Ctx<'_, K, D, T> {
         std::array::from_fn(|k| &buf[k * n..(k + 1) * n])
     }
 
-    /// `y = scale * F x` for a check-to-equivalent operator kept dense (rank 0) or factored.
+    /// `y = scale * F x` for a check-to-equivalent operator `F` (dense when `rank` is 0, else
+    /// the factors `A B`), kept and applied in f64 for every precision: an f32 `x` is widened
+    /// and `y` rounded once (see `set_arrays`).
     #[allow(clippy::too_many_arguments)]
     fn apply_c2e(
-        a: &[T],
-        b: &[T],
+        &self,
+        a: &[f64],
+        b: &[f64],
         rank: usize,
-        n: usize,
         x: &[T],
         cols: usize,
         y: &mut [T],
-        tmp: &mut [T],
-        scale: T,
+        scale: f64,
     ) {
-        // One column (the leaf P2M): a matrix-vector product with inner dimension n.
-        let shape = if cols == 1 { Shape::Gemv } else { Shape::Panel };
-        if rank == 0 {
-            gemm_n(
-                y,
-                n,
-                Mat::new(a, n, n),
-                Mat::new(x, n, cols),
-                scale,
-                false,
-                n,
-                shape,
-            );
-        } else {
-            let tmp = &mut tmp[..rank * cols];
-            gemm_n(
-                tmp,
-                rank,
-                Mat::new(b, rank, n),
-                Mat::new(x, n, cols),
-                T::ONE,
-                false,
-                n,
-                shape,
-            );
-            gemm(
-                y,
-                n,
-                Mat::new(a, n, rank),
-                Mat::new(tmp, rank, cols),
-                scale,
-                false,
-            );
+        let n = self.ops.n;
+        match T::PRECISION {
+            Precision::F64 => take_scratch(self.scratch64, rank * cols, |tmp| {
+                c2e_f64(a, b, rank, n, same(x), cols, same_mut(y), tmp, scale)
+            }),
+            Precision::F32 => take_scratch(self.scratch64, (2 * n + rank) * cols, |buf| {
+                let (x64, rest) = buf.split_at_mut(n * cols);
+                let (y64, tmp) = rest.split_at_mut(n * cols);
+                for (d, s) in x64.iter_mut().zip(x) {
+                    *d = s.to_f64();
+                }
+                c2e_f64(a, b, rank, n, x64, cols, y64, tmp, scale);
+                for (d, s) in y.iter_mut().zip(y64.iter()) {
+                    *d = T::from_f64(*s);
+                }
+            }),
         }
     }
 
@@ -1722,7 +1810,6 @@ impl<K: Kernel<D>, const D: usize, T: Real> Ctx<'_, K, D, T> {
         let r = task.nodes.start as usize..task.nodes.end as usize;
         let mut surf = vec![T::ZERO; D * n];
         let mut check = vec![T::ZERO; n];
-        let mut tmp = vec![T::ZERO; n];
         let mut clock = Clock::start();
         for b in r.clone() {
             // SAFETY: this task is the only writer of up_equiv[b] for b in its range; the
@@ -1738,16 +1825,14 @@ impl<K: Kernel<D>, const D: usize, T: Real> Ctx<'_, K, D, T> {
                 check.fill(T::ZERO);
                 let (s, q) = self.src_slices(sr);
                 K::p2p(s, q, Self::soa(&surf, n), &mut check, false);
-                Self::apply_c2e(
+                self.apply_c2e(
                     set.uc2e_a,
                     set.uc2e_b,
                     set.uc2e_rank,
-                    n,
                     &check,
                     1,
                     eq,
-                    &mut tmp,
-                    T::from_f64(scale.c2e),
+                    scale.c2e,
                 );
                 clock.lap(acc, T_P2M);
             } else {
@@ -1937,7 +2022,7 @@ impl<K: Kernel<D>, const D: usize, T: Real> Ctx<'_, K, D, T> {
         let m = r.len();
         let mut check = vec![T::ZERO; n * m];
         let mut surf = vec![T::ZERO; D * n];
-        let mut tmp = vec![T::ZERO; n * m];
+
         let mut clock = Clock::start();
         // M2L expansion: check = scale * U * down_hat over the range (SVD), or the check
         // potentials the FFT M2L wrote.
@@ -2003,16 +2088,14 @@ impl<K: Kernel<D>, const D: usize, T: Real> Ctx<'_, K, D, T> {
         // SAFETY: only this task writes down_equiv for its range; readers (children's downward,
         // this chunk's evaluate) are successors.
         let eq = unsafe { self.down_equiv.get_mut(r.start * n..r.end * n) };
-        Self::apply_c2e(
+        self.apply_c2e(
             set.dc2e_a,
             set.dc2e_b,
             set.dc2e_rank,
-            n,
             &check,
             m,
             eq,
-            &mut tmp,
-            T::from_f64(scale.c2e),
+            scale.c2e,
         );
         clock.lap(acc, T_L2L);
     }
@@ -2172,6 +2255,7 @@ where
             },
             times: Default::default(),
             scratch: &work.scratch,
+            scratch64: &work.scratch64,
             _k: PhantomData,
         }
     }

@@ -47,16 +47,17 @@ pub struct OperatorParams {
 
 impl OperatorParams {
     /// Defaults for order `p` and unit roundoff `epsilon` of the run's precision:
-    /// alphas 1.05 / 2.95; pseudo-inverse cutoff 1e-9 in f64 and 5e-5 in f32 (smaller cutoffs
-    /// let roundoff into the equivalent densities: at p = 10, f64, 1e-13 gives 3e-6 against
-    /// 5e-9 with 1e-9); M2L cutoff `10^-p` (f64; at p = 6 rank 116 of 152, costing < 10 % in
+    /// alphas 1.05 / 2.95; pseudo-inverse cutoff 1e-9 for both precisions, since the
+    /// check-to-equivalent operators are kept and applied in f64 (smaller cutoffs let roundoff
+    /// into the equivalent densities: at p = 10, f64, 1e-13 gives 3e-6 against 5e-9 with 1e-9);
+    /// M2L cutoff `10^-p` (f64; at p = 6 rank 116 of 152, costing < 10 % in
     /// accuracy against the uncompressed M2L), at least `100 epsilon`.
     pub fn defaults(order: usize, epsilon: f64) -> Self {
-        let single = epsilon > 1e-10;
         Self {
             alpha_inner: 1.05,
             alpha_outer: 2.95,
-            pinv_tolerance: if single { 5e-5 } else { 1e-9 },
+            // The check-to-equivalent operators are applied in f64 for both precisions.
+            pinv_tolerance: 1e-9,
             m2l_tolerance: 10f64.powi(-(order as i32)).max(100.0 * epsilon),
         }
     }

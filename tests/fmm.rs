@@ -185,6 +185,17 @@ fn laplace_3d_f32() {
     let (p, g) = errors::<4, 3, f32>(Distribution::Uniform, 8000, 40, false, true);
     println!("3D f32 p=4: {p:.2e} gradient {g:.2e}");
     assert!(p < 1e-3 && g < 3e-3, "{p:e} {g:e}");
+    // The 1e-4 target: p = 4 with positive charges (kifmm-rs's convention; with zero-mean
+    // charges p = 4 is truncation-limited at ~2.4e-4 even in f64), p = 5 with zero-mean
+    // charges; both backends. Needs the check-to-equivalent operators in f64.
+    for m2l in [M2l::Svd, M2l::Fft] {
+        let (p4, _) =
+            run_errors::<4, 3, f32>(Distribution::Uniform, 8000, 40, false, false, true, m2l);
+        let (p5, _) =
+            run_errors::<5, 3, f32>(Distribution::Uniform, 8000, 40, false, false, false, m2l);
+        println!("3D f32 {m2l:?}: p=4 positive charges {p4:.2e}, p=5 signed charges {p5:.2e}");
+        assert!(p4 <= 1e-4 && p5 <= 1e-4, "{m2l:?}: {p4:e} {p5:e}");
+    }
 }
 
 #[test]
