@@ -10,33 +10,10 @@
 //!
 //! `cargo bench --bench m2l` (the README's backend table comes from its output).
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use oxifmm::bench_support::{best_secs, median_secs};
 use oxifmm::points::{Distribution, charges, generate};
 use oxifmm::{CacheMode, Fmm, Laplace, M2l, Real};
-use std::time::{Duration, Instant};
-
-/// Fastest of `reps` calls of `f`, in seconds.
-fn best_secs(reps: usize, mut f: impl FnMut()) -> f64 {
-    (0..reps)
-        .map(|_| {
-            let t0 = Instant::now();
-            f();
-            t0.elapsed().as_secs_f64()
-        })
-        .fold(f64::INFINITY, f64::min)
-}
-
-/// Median seconds of `reps` calls of `f`.
-fn median_secs(reps: usize, mut f: impl FnMut()) -> f64 {
-    let mut t: Vec<f64> = (0..reps)
-        .map(|_| {
-            let t0 = Instant::now();
-            f();
-            t0.elapsed().as_secs_f64()
-        })
-        .collect();
-    t.sort_by(f64::total_cmp);
-    t[reps / 2]
-}
+use std::time::Duration;
 
 /// Single-thread GEMM speed in GFLOP/s for `T`: faer on square sizes 384, 512 and 768, the
 /// fastest of 5 runs of each (the peak this core reaches: the yardstick).

@@ -1,4 +1,4 @@
-//! Hooks for `benches/microkernels.rs` and the microkernel tests: a thin public view of the
+//! Hooks for the benches, `oxifmm bench-report` and the microkernel tests: a thin public view of the
 //! crate-private dense products. Not a stable API (hidden from the docs).
 
 use crate::linalg::{Mat, gemm};
@@ -61,4 +61,28 @@ pub fn generated_gemm<T: Real>(
         accumulate,
         k,
     )
+}
+
+/// Fastest of `reps` calls of `f`, in seconds (benchmark summaries and `oxifmm bench-report`).
+pub fn best_secs(reps: usize, mut f: impl FnMut()) -> f64 {
+    (0..reps)
+        .map(|_| {
+            let t0 = std::time::Instant::now();
+            f();
+            t0.elapsed().as_secs_f64()
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+/// Median of `reps` calls of `f`, in seconds.
+pub fn median_secs(reps: usize, mut f: impl FnMut()) -> f64 {
+    let mut t: Vec<f64> = (0..reps)
+        .map(|_| {
+            let t0 = std::time::Instant::now();
+            f();
+            t0.elapsed().as_secs_f64()
+        })
+        .collect();
+    t.sort_by(f64::total_cmp);
+    t[reps / 2]
 }

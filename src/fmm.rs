@@ -1676,30 +1676,50 @@ fn c2e_f64(
     }
 }
 
-/// Runs `f` on a buffer of `len` elements (contents unspecified) from `pool`: a free one, grown
-/// if needed and kept for later tasks, so that tasks do not allocate once the buffers have
-/// reached their working size (a fresh buffer only if all are busy, e.g. in a nested
-/// evaluation).
-fn take_scratch<U: Real, R>(
-    pool: &[Mutex<Vec<U>>],
-    len: usize,
-    f: impl FnOnce(&mut [U]) -> R,
-) -> R {
+/// A task scratch buffer of `len` elements (contents unspecified): one of a pool's buffers,
+/// locked until dropped, or an owned one when all are busy (e.g. a nested evaluation).
+enum Scratch<'a, U> {
+    Pooled(std::sync::MutexGuard<'a, Vec<U>>, usize),
+    Owned(Vec<U>),
+}
+
+impl<U> std::ops::Deref for Scratch<'_, U> {
+    type Target = [U];
+    fn deref(&self) -> &[U] {
+        match self {
+            Scratch::Pooled(v, len) => &v[..*len],
+            Scratch::Owned(v) => v,
+        }
+    }
+}
+
+impl<U> std::ops::DerefMut for Scratch<'_, U> {
+    fn deref_mut(&mut self) -> &mut [U] {
+        match self {
+            Scratch::Pooled(v, len) => &mut v[..*len],
+            Scratch::Owned(v) => v,
+        }
+    }
+}
+
+/// Takes a free buffer of `pool`, grown to `len` if needed and kept for later tasks, so that
+/// tasks do not allocate once the buffers have reached their working size.
+fn take_scratch<U: Real>(pool: &[Mutex<Vec<U>>], len: usize) -> Scratch<'_, U> {
     for slot in pool {
         if let Ok(mut v) = slot.try_lock() {
             if v.len() < len {
                 v.resize(len, U::ZERO);
             }
-            return f(&mut v[..len]);
+            return Scratch::Pooled(v, len);
         }
     }
-    f(&mut vec![U::ZERO; len])
+    Scratch::Owned(vec![U::ZERO; len])
 }
 
 impl<K: Kernel<D>, const D: usize, T: Real> Ctx<'_, K, D, T> {
-    /// Runs `f` on a task scratch buffer of `len` elements of `T` (see [`take_scratch`]).
-    fn with_scratch<R>(&self, len: usize, f: impl FnOnce(&mut [T]) -> R) -> R {
-        take_scratch(self.scratch, len, f)
+    /// A task scratch buffer of `len` elements of `T` (see [`take_scratch`]).
+    fn scratch(&self, len: usize) -> Scratch<'_, T> {
+        take_scratch(self.scratch, len)
     }
 
     /// Writes the surface of node `b` at radius factor `alpha` into `buf` (SoA, D x n).
@@ -1736,10 +1756,12 @@ impl<K: Kernel<D>, const D: usize, T: Real> Ctx<'_, K, D, T> {
     ) {
         let n = self.ops.n;
         match T::PRECISION {
-            Precision::F64 => take_scratch(self.scratch64, rank * cols, |tmp| {
-                c2e_f64(a, b, rank, n, same(x), cols, same_mut(y), tmp, scale)
-            }),
-            Precision::F32 => take_scratch(self.scratch64, (2 * n + rank) * cols, |buf| {
+            Precision::F64 => {
+                let mut tmp = take_scratch(self.scratch64, rank * cols);
+                c2e_f64(a, b, rank, n, same(x), cols, same_mut(y), &mut tmp, scale)
+            }
+            Precision::F32 => {
+                let mut buf = take_scratch(self.scratch64, (2 * n + rank) * cols);
                 let (x64, rest) = buf.split_at_mut(n * cols);
                 let (y64, tmp) = rest.split_at_mut(n * cols);
                 for (d, s) in x64.iter_mut().zip(x) {
@@ -1749,7 +1771,7 @@ impl<K: Kernel<D>, const D: usize, T: Real> Ctx<'_, K, D, T> {
                 for (d, s) in y.iter_mut().zip(y64.iter()) {
                     *d = T::from_f64(*s);
                 }
-            }),
+            }
         }
     }
 
@@ -1808,8 +1830,8 @@ impl<K: Kernel<D>, const D: usize, T: Real> Ctx<'_, K, D, T> {
         let set = &self.views[self.ops.set_of_level[level]];
         let scale = self.ops.scales[level];
         let r = task.nodes.start as usize..task.nodes.end as usize;
-        let mut surf = vec![T::ZERO; D * n];
-        let mut check = vec![T::ZERO; n];
+        let mut buf = self.scratch(D * n + n);
+        let (surf, check) = buf.split_at_mut(D * n);
         let mut clock = Clock::start();
         for b in r.clone() {
             // SAFETY: this task is the only writer of up_equiv[b] for b in its range; the
@@ -1821,15 +1843,15 @@ impl<K: Kernel<D>, const D: usize, T: Real> Ctx<'_, K, D, T> {
                 continue;
             }
             if self.tree.is_leaf(b) {
-                self.surface(b, self.ops.alpha_outer, &mut surf);
+                self.surface(b, self.ops.alpha_outer, surf);
                 check.fill(T::ZERO);
                 let (s, q) = self.src_slices(sr);
-                K::p2p(s, q, Self::soa(&surf, n), &mut check, false);
+                K::p2p(s, q, Self::soa(surf, n), check, false);
                 self.apply_c2e(
                     set.uc2e_a,
                     set.uc2e_b,
                     set.uc2e_rank,
-                    &check,
+                    check,
                     1,
                     eq,
                     scale.c2e,
@@ -1889,7 +1911,8 @@ impl<K: Kernel<D>, const D: usize, T: Real> Ctx<'_, K, D, T> {
         dst.fill(T::ZERO);
         let mg = g.max_group;
         let rmax = set.core_ranks.iter().copied().max().unwrap_or(0);
-        self.with_scratch(2 * k * mg + rmax * mg, |buf| {
+        {
+            let mut buf = self.scratch(2 * k * mg + rmax * mg);
             let (gathered, rest) = buf.split_at_mut(k * mg);
             let (product, coeffs) = rest.split_at_mut(k * mg);
             for (gi, &t) in g.t.iter().enumerate() {
@@ -1931,7 +1954,7 @@ impl<K: Kernel<D>, const D: usize, T: Real> Ctx<'_, K, D, T> {
                     }
                 }
             }
-        });
+        }
         clock.lap(acc, T_M2L);
     }
 
@@ -1967,7 +1990,8 @@ impl<K: Kernel<D>, const D: usize, T: Real> Ctx<'_, K, D, T> {
         let len_accum = nf * ntp * 16;
         let len_m = crate::hadamard::HADAMARD_JB * 27 * 128;
         let total = len_spec + len_accum + len_m + g.scratch_len();
-        self.with_scratch(total, |buf| {
+        {
+            let mut buf = self.scratch(total);
             let (spec, rest) = buf.split_at_mut(len_spec);
             let (accum, rest) = rest.split_at_mut(len_accum);
             let (m, scratch) = rest.split_at_mut(len_m);
@@ -2009,7 +2033,7 @@ impl<K: Kernel<D>, const D: usize, T: Real> Ctx<'_, K, D, T> {
                 scale,
                 scratch,
             });
-        });
+        }
         clock.lap(acc, T_M2L);
     }
 
@@ -2020,8 +2044,8 @@ impl<K: Kernel<D>, const D: usize, T: Real> Ctx<'_, K, D, T> {
         let scale = self.ops.scales[level];
         let r = task.nodes.start as usize..task.nodes.end as usize;
         let m = r.len();
-        let mut check = vec![T::ZERO; n * m];
-        let mut surf = vec![T::ZERO; D * n];
+        let mut buf = self.scratch(n * m + D * n);
+        let (check, surf) = buf.split_at_mut(n * m);
 
         let mut clock = Clock::start();
         // M2L expansion: check = scale * U * down_hat over the range (SVD), or the check
@@ -2039,7 +2063,7 @@ impl<K: Kernel<D>, const D: usize, T: Real> Ctx<'_, K, D, T> {
                 ld: kmax,
             };
             gemm(
-                &mut check,
+                check,
                 n,
                 Mat::new(set.m2l_u, n, set.k),
                 hat,
@@ -2073,14 +2097,14 @@ impl<K: Kernel<D>, const D: usize, T: Real> Ctx<'_, K, D, T> {
             }
             let x = self.lists.x.row(b);
             if !x.is_empty() {
-                self.surface(b, self.ops.alpha_inner, &mut surf);
+                self.surface(b, self.ops.alpha_inner, surf);
                 for &a in x {
                     let sr = self.tree.sources(a as usize);
                     if sr.is_empty() {
                         continue;
                     }
                     let (s, q) = self.src_slices(sr);
-                    K::p2p(s, q, Self::soa(&surf, n), col, false);
+                    K::p2p(s, q, Self::soa(surf, n), col, false);
                 }
                 clock.lap(acc, T_P2L);
             }
@@ -2092,7 +2116,7 @@ impl<K: Kernel<D>, const D: usize, T: Real> Ctx<'_, K, D, T> {
             set.dc2e_a,
             set.dc2e_b,
             set.dc2e_rank,
-            &check,
+            check,
             m,
             eq,
             scale.c2e,
@@ -2103,7 +2127,7 @@ impl<K: Kernel<D>, const D: usize, T: Real> Ctx<'_, K, D, T> {
     fn evaluate_leaves(&self, task: &Task, acc: &mut [u64; 8]) {
         let n = self.ops.n;
         let level = task.level as usize;
-        let mut surf = vec![T::ZERO; D * n];
+        let mut surf = self.scratch(D * n);
         let mut clock = Clock::start();
         for b in task.nodes.clone() {
             let b = b as usize;

@@ -117,54 +117,28 @@ pub(crate) fn hadamard<T: Real>(order: usize, h: HadamardArgs<'_, T>) {
         type Output = bool;
         #[inline(always)]
         fn with_simd<S: pulp::Simd>(self, simd: S) -> bool {
-            let HadamardArgs {
-                accum,
-                spec,
-                m,
-                gre,
-                gim,
-                nt,
-                ns,
-                ntp,
-                slots,
-                used,
-                pair_table,
-            } = self.h;
+            let h = self.h;
+            // The same arguments viewed as the concrete precision `T` is.
+            macro_rules! cast {
+                ($slice:ident, $slice_mut:ident) => {
+                    HadamardArgs {
+                        accum: T::$slice_mut(h.accum).expect("precision checked"),
+                        spec: T::$slice(h.spec).expect("precision checked"),
+                        m: T::$slice_mut(h.m).expect("precision checked"),
+                        gre: T::$slice(h.gre).expect("precision checked"),
+                        gim: T::$slice(h.gim).expect("precision checked"),
+                        nt: h.nt,
+                        ns: h.ns,
+                        ntp: h.ntp,
+                        slots: h.slots,
+                        used: h.used,
+                        pair_table: h.pair_table,
+                    }
+                };
+            }
             match T::PRECISION {
-                Precision::F64 => run_f64(
-                    simd,
-                    self.order,
-                    HadamardArgs {
-                        accum: T::as_f64_slice_mut(accum).expect("T is f64"),
-                        spec: T::as_f64_slice(spec).expect("T is f64"),
-                        m: T::as_f64_slice_mut(m).expect("T is f64"),
-                        gre: T::as_f64_slice(gre).expect("T is f64"),
-                        gim: T::as_f64_slice(gim).expect("T is f64"),
-                        nt,
-                        ns,
-                        ntp,
-                        slots,
-                        used,
-                        pair_table,
-                    },
-                ),
-                Precision::F32 => run_f32(
-                    simd,
-                    self.order,
-                    HadamardArgs {
-                        accum: T::as_f32_slice_mut(accum).expect("T is f32"),
-                        spec: T::as_f32_slice(spec).expect("T is f32"),
-                        m: T::as_f32_slice_mut(m).expect("T is f32"),
-                        gre: T::as_f32_slice(gre).expect("T is f32"),
-                        gim: T::as_f32_slice(gim).expect("T is f32"),
-                        nt,
-                        ns,
-                        ntp,
-                        slots,
-                        used,
-                        pair_table,
-                    },
-                ),
+                Precision::F64 => run_f64(simd, self.order, cast!(as_f64_slice, as_f64_slice_mut)),
+                Precision::F32 => run_f32(simd, self.order, cast!(as_f32_slice, as_f32_slice_mut)),
             }
         }
     }

@@ -828,16 +828,6 @@ where
     Ok((computed.as_secs_f64(), loaded.as_secs_f64()))
 }
 
-fn best_of(reps: usize, mut f: impl FnMut()) -> f64 {
-    (0..reps)
-        .map(|_| {
-            let t0 = Instant::now();
-            f();
-            t0.elapsed().as_secs_f64()
-        })
-        .fold(f64::INFINITY, f64::min)
-}
-
 fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -969,14 +959,18 @@ fn cmd_bench(a: &BenchArgs, ui: &Ui) -> Result<(), Fail> {
         let pts = generate::<f64, 3>(dist, tree_n, 42);
         let domain = oxifmm::Domain::from_points(&[&pts])?;
         let mut codes = Vec::new();
-        let enc = best_of(3, || codes = oxifmm::morton::encode_points(&domain, &pts));
+        let enc = oxifmm::bench_support::best_secs(3, || {
+            codes = oxifmm::morton::encode_points(&domain, &pts)
+        });
         std::hint::black_box(&codes);
         let mut leaves = 0;
         let opts = oxifmm::TreeOptions::adaptive(150, 16);
         let mut err = None;
-        let tree = best_of(3, || match oxifmm::LinearTree::build(&pts, None, &opts) {
-            Ok(t) => leaves = t.leaves.len(),
-            Err(e) => err = Some(e),
+        let tree = oxifmm::bench_support::best_secs(3, || {
+            match oxifmm::LinearTree::build(&pts, None, &opts) {
+                Ok(t) => leaves = t.leaves.len(),
+                Err(e) => err = Some(e),
+            }
         });
         if let Some(e) = err {
             return Err(e.into());
