@@ -687,7 +687,8 @@ pub fn cache_params<K: Kernel<D>, const D: usize, T: Real>(
             ("pinv_tolerance".into(), prm.pinv_tolerance),
             // 2: FFT transfer functions added. 3: M2L cores recompressed per transfer vector.
             // 4: check-to-equivalent operators stored in f64 for every precision.
-            ("operator_set_version".into(), 4.0),
+            // 5: one shared M2L basis for symmetric kernels; cores by randomised SVD.
+            ("operator_set_version".into(), 5.0),
         ],
     }
 }

@@ -27,6 +27,7 @@ use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::matmul::matmul;
 use faer::linalg::svd::{ComputeSvdVectors, svd, svd_scratch};
 use faer::{Accum, Mat, MatRef, Par};
+use rand::{RngExt, SeedableRng, rngs::StdRng};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
@@ -221,6 +222,148 @@ fn svd_seq(a: MatRef<f64>, want_u: bool, what: &str) -> Result<SvdParts> {
     Ok(((0..k).map(|i| sv[i]).collect(), u, v))
 }
 
+/// A truncated factorisation `m ~= a * bt`: rank `r`, `a` (`rows x r`, the left singular
+/// vectors scaled by the singular values), `bt` (`r x cols`, the right singular vectors).
+pub struct LowRank {
+    /// The rank `r` kept.
+    pub rank: usize,
+    /// `rows x r`, column-major.
+    pub a: Mat<f64>,
+    /// `r x cols`, column-major.
+    pub bt: Mat<f64>,
+    /// Whether the randomised path produced it (`false`: the full thin SVD did).
+    pub randomised: bool,
+}
+
+/// Smallest sketch width [`low_rank`] tries.
+const SKETCH_START: usize = 32;
+
+/// Truncated SVD of `m`, keeping the singular values above `tol * s_max`, sequential and
+/// deterministic (the random sketch comes from `seed`).
+///
+/// A large matrix of low numerical rank (the M2L cores: rank about `k / 7` at p = 10) goes
+/// through a randomised range finder (Halko, Martinsson and Tropp, 2011): an orthonormal
+/// basis `Q` of `m * Omega` for a random `cols x l` matrix `Omega`, refined by one power
+/// iteration, then the small SVD of `Q^T m`. The sketch is accepted when the residual of the
+/// projection is certified small, `||m - Q Q^T m||_F <= tol * s_max / 10`, so the
+/// factorisation is within `1.1 tol s_max` of `m` in the spectral norm (the full SVD's
+/// truncation is within `tol s_max`); otherwise `l` doubles. Once `2 l` would exceed
+/// `min(rows, cols)`, the sketch would save nothing, and the full thin SVD is used.
+pub fn low_rank(m: MatRef<f64>, tol: f64, seed: u64, what: &str) -> Result<LowRank> {
+    let (rows, cols) = m.shape();
+    let small = rows.min(cols);
+    let mut l = SKETCH_START;
+    let mut rng = StdRng::seed_from_u64(seed);
+    while 2 * l <= small {
+        let omega = Mat::from_fn(cols, l, |_, _| rng.random_range(-1.0..1.0));
+        let q = orthonormal_basis(mul(m, omega.as_ref()).as_ref());
+        // One power iteration (re-orthonormalised at each step, so that singular values far
+        // below sqrt(eps) s_max keep their directions).
+        let q = orthonormal_basis(mul(m.transpose(), q.as_ref()).as_ref());
+        let q = orthonormal_basis(mul(m, q.as_ref()).as_ref());
+        let b = mul(q.transpose(), m); // l x cols
+        let (s, ub, vb) = svd_seq(b.as_ref(), true, what)?;
+        let smax = s[0];
+        if smax == 0.0 {
+            break;
+        }
+        let mut resid = m.to_owned();
+        matmul(
+            resid.as_mut(),
+            Accum::Add,
+            q.as_ref(),
+            b.as_ref(),
+            -1.0,
+            Par::Seq,
+        );
+        if resid.norm_l2() <= 0.1 * tol * smax {
+            let ub = ub.expect("left vectors requested");
+            let r = s.iter().filter(|&&x| x > tol * smax).count().max(1);
+            let qu = mul(q.as_ref(), ub.subcols(0, r));
+            let a = Mat::from_fn(rows, r, |i, j| qu[(i, j)] * s[j]);
+            let bt = vb.subcols(0, r).transpose().to_owned();
+            return Ok(LowRank {
+                rank: r,
+                a,
+                bt,
+                randomised: true,
+            });
+        }
+        l = next_sketch_width(&s, tol, l);
+    }
+    let (s, u, v) = svd_seq(m, true, what)?;
+    let u = u.expect("left vectors requested");
+    let smax = s[0];
+    let r = s.iter().filter(|&&x| x > tol * smax).count().max(1);
+    Ok(LowRank {
+        rank: r,
+        a: Mat::from_fn(rows, r, |i, j| u[(i, j)] * s[j]),
+        bt: v.subcols(0, r).transpose().to_owned(),
+        randomised: false,
+    })
+}
+
+/// The sketch width to try after width `l` fell short, from the singular values `s` it
+/// found: where their geometric decay over the second half of the sketch says they fall
+/// below the acceptance level (`tol s_max / 100`, with a quarter more plus 8 as margin), at
+/// least `l + 16`. Only a guess: the next sketch is certified like the first.
+fn next_sketch_width(s: &[f64], tol: f64, l: usize) -> usize {
+    let (mid, last) = (s[l / 2], s[l - 1]);
+    let target = 0.01 * tol * s[0];
+    let decay = (last / mid).powf(1.0 / (l - 1 - l / 2) as f64);
+    let more = if last > target && decay > 0.0 && decay < 1.0 {
+        ((target / last).ln() / decay.ln()).ceil() as usize
+    } else {
+        l
+    };
+    (l + more + more / 4 + 8).max(l + 16)
+}
+
+/// An orthonormal basis of the columns of `y` (`rows >= cols`): the thin `Q` of its
+/// Householder QR, sequential (see [`mul`]).
+fn orthonormal_basis(y: MatRef<f64>) -> Mat<f64> {
+    use faer::linalg::householder::{
+        apply_block_householder_sequence_on_the_left_in_place_scratch as apply_scratch,
+        apply_block_householder_sequence_on_the_left_in_place_with_conj as apply,
+    };
+    use faer::linalg::qr::no_pivoting::factor::{
+        qr_in_place, qr_in_place_scratch, recommended_block_size,
+    };
+    let (m, n) = y.shape();
+    let block = recommended_block_size::<f64>(m, n);
+    let mut basis = y.to_owned();
+    let mut coeff = Mat::<f64>::zeros(block, n);
+    let mut mem =
+        MemBuffer::new(
+            qr_in_place_scratch::<f64>(m, n, block, Par::Seq, Default::default())
+                .or(apply_scratch::<f64>(m, block, n)),
+        );
+    qr_in_place(
+        basis.as_mut(),
+        coeff.as_mut(),
+        Par::Seq,
+        MemStack::new(&mut mem),
+        Default::default(),
+    );
+    // The Householder vectors are below the diagonal, with an implicit unit diagonal.
+    for j in 0..n {
+        basis[(j, j)] = 1.0;
+        for i in 0..j {
+            basis[(i, j)] = 0.0;
+        }
+    }
+    let mut q = Mat::<f64>::identity(m, n);
+    apply(
+        basis.as_ref(),
+        coeff.as_ref(),
+        faer::Conj::No,
+        q.as_mut(),
+        Par::Seq,
+        MemStack::new(&mut mem),
+    );
+    q
+}
+
 fn to_vec(m: faer::MatRef<f64>) -> Vec<f64> {
     let mut v = Vec::with_capacity(m.nrows() * m.ncols());
     for j in 0..m.ncols() {
@@ -374,15 +517,22 @@ pub fn level_set<K: Kernel<D>, const D: usize>(
             kernel_matrix::<K, D>(&check, &scaled_surface(&unit, centre, ai * r))
         })
         .collect();
-    // fat^T = [M_1^T; M_2^T; ...] (nt n x n): its right singular vectors are the left basis.
-    let fat_t = Mat::from_fn(nt * n, n, |i, j| mats[i / n][(j, i % n)]);
-    let thin = Mat::from_fn(nt * n, n, |i, j| mats[i / n][(i % n, j)]);
-    // The two SVDs are independent: run them side by side, each sequential.
-    let (fat, thin) = rayon::join(
-        || svd_seq(fat_t.as_ref(), false, "stacked M2L matrices"),
-        || svd_seq(thin.as_ref(), false, "stacked M2L matrices"),
-    );
-    let ((s_fat, _, v_fat), (s_thin, _, v_thin)) = (fat?, thin?);
+    // The left basis: right singular vectors of fat^T = [M_1^T; M_2^T; ...] (nt n x n); the
+    // right basis: those of thin = [M_1; M_2; ...]. For a symmetric, even kernel on the
+    // point-symmetric surfaces, M_{-t} = M_t^T, so thin is fat^T with its blocks permuted and
+    // the two bases coincide: one decomposition serves both.
+    let symmetric = tv.iter().enumerate().all(|(t, off)| {
+        let neg = transfer_index::<D>(off.map(|x| -x)).expect("the set is symmetric");
+        nearly_transposed(&mats[t], &mats[neg])
+    });
+    let (fat, thin) = if symmetric {
+        let thin = stacked_svd(&mats, false)?;
+        (thin.clone(), thin)
+    } else {
+        let (fat, thin) = rayon::join(|| stacked_svd(&mats, true), || stacked_svd(&mats, false));
+        (fat?, thin?)
+    };
+    let ((s_fat, v_fat), (s_thin, v_thin)) = (fat, thin);
     let rank_of = |s: &[f64]| s.iter().filter(|&&x| x > prm.m2l_tolerance * s[0]).count();
     let k = rank_of(&s_fat).max(rank_of(&s_thin)).max(1);
     let u = v_fat.subcols(0, k).to_owned(); // n x k
@@ -391,14 +541,11 @@ pub fn level_set<K: Kernel<D>, const D: usize>(
     // Each core C_t = U^T M_t V, recompressed by its own SVD to the same relative tolerance.
     let cores: Vec<Result<CoreFactors>> = mats
         .par_iter()
-        .map(|m| {
+        .enumerate()
+        .map(|(t, m)| {
             let c = mul(mul(ut.as_ref(), m.as_ref()).as_ref(), v.as_ref());
-            let (s, cu, cv) = svd_seq(c.as_ref(), true, "M2L core")?;
-            let cu = cu.expect("left vectors requested");
-            let r = rank_of(&s).max(1);
-            let a = Mat::from_fn(k, r, |i, j| cu[(i, j)] * s[j]);
-            let bt = Mat::from_fn(r, k, |i, j| cv[(j, i)]);
-            Ok((r, to_vec(a.as_ref()), to_vec(bt.as_ref())))
+            let f = low_rank(c.as_ref(), prm.m2l_tolerance, t as u64, "M2L core")?;
+            Ok((f.rank, to_vec(f.a.as_ref()), to_vec(f.bt.as_ref())))
         })
         .collect();
     let mut m2l_core_a = Vec::new();
@@ -422,6 +569,73 @@ pub fn level_set<K: Kernel<D>, const D: usize>(
         m2l_core_ranks,
         m2l_rank: k,
     })
+}
+
+/// Whether `b` equals `a^T` up to roundoff (`1e-12` of `a`'s largest entry).
+fn nearly_transposed(a: &Mat<f64>, b: &Mat<f64>) -> bool {
+    let n = a.nrows();
+    if a.shape() != (n, n) || b.shape() != (n, n) {
+        return false;
+    }
+    let scale = (0..n)
+        .flat_map(|j| (0..n).map(move |i| (i, j)))
+        .fold(0.0f64, |m, (i, j)| m.max(a[(i, j)].abs()));
+    (0..n).all(|j| (0..n).all(|i| (a[(i, j)] - b[(j, i)]).abs() <= 1e-12 * scale))
+}
+
+/// Number of row groups in [`stacked_svd`]: fixed, so that the result does not depend on
+/// the thread count.
+const STACK_GROUPS: usize = 8;
+
+/// Singular values and right singular vectors of the tall matrix `[M_1; M_2; ...]` of the
+/// square `mats` (of `[M_1^T; M_2^T; ...]` with `transpose`), without forming it: a
+/// tall-skinny QR, where each of [`STACK_GROUPS`] groups of consecutive blocks is reduced to
+/// its `R` factor in parallel, the stacked `R` factors are reduced once more, and the SVD of
+/// the final `n x n` `R` has the same singular values and right vectors as the whole.
+fn stacked_svd(mats: &[Mat<f64>], transpose: bool) -> Result<(Vec<f64>, Mat<f64>)> {
+    let n = mats[0].ncols();
+    let per = mats.len().div_ceil(STACK_GROUPS);
+    let rs: Vec<Mat<f64>> = mats
+        .par_chunks(per)
+        .map(|group| {
+            r_factor(Mat::from_fn(group.len() * n, n, |i, j| {
+                let m = &group[i / n];
+                if transpose {
+                    m[(j, i % n)]
+                } else {
+                    m[(i % n, j)]
+                }
+            }))
+        })
+        .collect();
+    let r = r_factor(Mat::from_fn(rs.len() * n, n, |i, j| rs[i / n][(i % n, j)]));
+    let (s, _, v) = svd_seq(r.as_ref(), false, "stacked M2L matrices")?;
+    Ok((s, v))
+}
+
+/// The `n x n` upper-triangular `R` of the Householder QR of `a` (`rows >= n`), sequential.
+fn r_factor(mut a: Mat<f64>) -> Mat<f64> {
+    use faer::linalg::qr::no_pivoting::factor::{
+        qr_in_place, qr_in_place_scratch, recommended_block_size,
+    };
+    let (m, n) = a.shape();
+    let block = recommended_block_size::<f64>(m, n);
+    let mut coeff = Mat::<f64>::zeros(block, n);
+    let mut mem = MemBuffer::new(qr_in_place_scratch::<f64>(
+        m,
+        n,
+        block,
+        Par::Seq,
+        Default::default(),
+    ));
+    qr_in_place(
+        a.as_mut(),
+        coeff.as_mut(),
+        Par::Seq,
+        MemStack::new(&mut mem),
+        Default::default(),
+    );
+    Mat::from_fn(n, n, |i, j| if i <= j { a[(i, j)] } else { 0.0 })
 }
 
 /// One recompressed M2L core: rank `r_t`, `A_t` (`k x r_t`) and `B_t^T` (`r_t x k`), column-major.
@@ -459,6 +673,106 @@ impl LevelScales {
                 c2e: 1.0,
                 kernel: 1.0,
             },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn random(rows: usize, cols: usize, seed: u64) -> Mat<f64> {
+        let mut rng = StdRng::seed_from_u64(seed);
+        Mat::from_fn(rows, cols, |_, _| rng.random_range(-1.0..1.0))
+    }
+
+    /// `Q1 diag(s) Q2^T` with random orthonormal `Q1`, `Q2`.
+    fn with_spectrum(s: &[f64], seed: u64) -> Mat<f64> {
+        let n = s.len();
+        let q1 = orthonormal_basis(random(n, n, seed).as_ref());
+        let q2 = orthonormal_basis(random(n, n, seed + 1).as_ref());
+        let scaled = Mat::from_fn(n, n, |i, j| q1[(i, j)] * s[j]);
+        mul(scaled.as_ref(), q2.transpose())
+    }
+
+    fn spectral_norm(m: MatRef<f64>) -> f64 {
+        svd_seq(m, false, "test").unwrap().0[0]
+    }
+
+    fn residual(m: &Mat<f64>, f: &LowRank) -> Mat<f64> {
+        let mut r = m.clone();
+        matmul(
+            r.as_mut(),
+            Accum::Add,
+            f.a.as_ref(),
+            f.bt.as_ref(),
+            -1.0,
+            Par::Seq,
+        );
+        r
+    }
+
+    #[test]
+    fn randomised_low_rank_is_within_the_tolerance() {
+        let tol = 1e-10;
+        let s: Vec<f64> = (0..300).map(|j| 0.7f64.powi(j)).collect();
+        let exact_rank = s.iter().filter(|&&x| x > tol).count();
+        let m = with_spectrum(&s, 1);
+        let f = low_rank(m.as_ref(), tol, 7, "test").unwrap();
+        assert!(
+            f.randomised,
+            "a rank-{exact_rank} matrix of size 300 takes the sketch"
+        );
+        assert!(
+            f.rank.abs_diff(exact_rank) <= 1,
+            "rank {} vs {exact_rank}",
+            f.rank
+        );
+        let err = spectral_norm(residual(&m, &f).as_ref());
+        assert!(err <= 1.1 * tol, "error {err:e} above 1.1 tol");
+        // Deterministic for a seed.
+        let g = low_rank(m.as_ref(), tol, 7, "test").unwrap();
+        assert_eq!(f.a, g.a);
+        assert_eq!(f.bt, g.bt);
+    }
+
+    #[test]
+    fn full_rank_falls_back_to_the_full_svd() {
+        let s: Vec<f64> = (0..200).map(|j| 1.0 / (1.0 + j as f64)).collect();
+        let m = with_spectrum(&s, 3);
+        let f = low_rank(m.as_ref(), 1e-10, 0, "test").unwrap();
+        assert!(!f.randomised);
+        assert_eq!(f.rank, 200);
+        assert!(spectral_norm(residual(&m, &f).as_ref()) < 1e-13);
+    }
+
+    #[test]
+    fn stacked_svd_matches_the_svd_of_the_stacked_matrix() {
+        let n = 12;
+        let mats: Vec<Mat<f64>> = (0..30).map(|t| random(n, n, 100 + t)).collect();
+        for transpose in [false, true] {
+            let whole = Mat::from_fn(mats.len() * n, n, |i, j| {
+                let m = &mats[i / n];
+                if transpose {
+                    m[(j, i % n)]
+                } else {
+                    m[(i % n, j)]
+                }
+            });
+            let (s_ref, _, _) = svd_seq(whole.as_ref(), false, "test").unwrap();
+            let (s, v) = stacked_svd(&mats, transpose).unwrap();
+            let av = mul(whole.as_ref(), v.as_ref());
+            for j in 0..n {
+                assert!((s[j] - s_ref[j]).abs() <= 1e-12 * s_ref[0], "s[{j}]");
+                let norm = (0..av.nrows())
+                    .map(|i| av[(i, j)].powi(2))
+                    .sum::<f64>()
+                    .sqrt();
+                assert!((norm - s[j]).abs() <= 1e-12 * s_ref[0], "|A v_{j}|");
+            }
+            let vtv = mul(v.transpose(), v.as_ref());
+            let id = Mat::<f64>::identity(n, n);
+            assert!(spectral_norm((vtv - id).as_ref()) < 1e-13);
         }
     }
 }

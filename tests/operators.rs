@@ -209,3 +209,45 @@ fn operator_errors_fall_with_order() {
         }
     }
 }
+
+/// The compressed M2L (`U core_t V^T`) against every transfer vector's full matrix `M_t`,
+/// in the spectral norm: the shared bases drop singular values of the stacked matrices below
+/// `tol s_max` (at most `tol s_max` per side) and each core's truncation, randomised or not,
+/// is certified within `1.1 tol` of the core's norm, so the whole is within `3.1 tol s_max`,
+/// `s_max` the largest singular value of `[M_1; M_2; ...]`.
+#[test]
+fn compressed_m2l_is_within_the_tolerance_of_every_transfer_matrix() {
+    for p in [4, 6, 8] {
+        let prm = OperatorParams::defaults(p, f64::EPSILON);
+        let ls = level_set::<Laplace, 3>(p, 1.0, &prm).unwrap();
+        let unit = unit_surface::<3>(p);
+        let (n, k) = (unit.len(), ls.m2l_rank);
+        let ai = prm.alpha_inner;
+        let check = scaled(&unit, [0.0; 3], ai);
+        let u = dense(&ls.m2l_u, n, k);
+        let vt = dense(&ls.m2l_vt, k, n);
+        let mats: Vec<Mat<f64>> = transfer_vectors::<3>()
+            .iter()
+            .map(|t| {
+                let c: P3 = std::array::from_fn(|d| 2.0 * t[d] as f64);
+                kernel_matrix::<Laplace, 3>(&check, &scaled(&unit, c, ai))
+            })
+            .collect();
+        let gram = mats
+            .iter()
+            .fold(Mat::<f64>::zeros(n, n), |g, m| g + m.transpose() * m);
+        let s_max = gram.singular_values().unwrap()[0].sqrt();
+        let mut worst = 0.0f64;
+        for (t, m) in mats.iter().enumerate() {
+            let approx = &u * dense(&ls.m2l_core(t), k, k) * &vt;
+            let err = (m - approx).singular_values().unwrap()[0];
+            worst = worst.max(err / s_max);
+        }
+        println!("p = {p}: rank {k} of {n}, worst ||M_t - U C_t V^T|| / s_max = {worst:.2e}");
+        assert!(
+            worst <= 3.1 * prm.m2l_tolerance,
+            "p = {p}: {worst:e} above 3.1 x tolerance {:e}",
+            prm.m2l_tolerance
+        );
+    }
+}
