@@ -43,7 +43,24 @@
 //! out ([`OperatorCache::f64`], [`OperatorCache::f32`]; once per array and open), or for all
 //! arrays at once, in parallel, by [`OperatorCache::verify_all`]. Data whose checksum does not
 //! match is never handed out. [`load_or_create`] opens and verifies every array before it
-//! trusts a file, and rejects a file whose parameters differ from the expected ones. Files
+//! trusts a file ([`OperatorCache::verify`]), and rejects a file whose parameters differ
+//! from the expected ones.
+//!
+//! # Verification stamps
+//!
+//! Checking every array costs a pass over the payload (17 ms for the 167 MB of p = 10 on
+//! two cores), which would make every warm load grow with the order. So a full check that
+//! passes records what it checked in a *stamp* file beside the cache (`.<name>.verified`, one
+//! line: the header checksum, which covers every array checksum, and the file's device,
+//! inode, length, modification and status-change times in nanoseconds). A later
+//! [`OperatorCache::verify`] whose file matches the stamp in all of these takes the arrays as
+//! verified without reading them, so a warm load costs the same at any order. Anything that
+//! changes the file through the file system (a write, a truncation, a replacement by rename)
+//! changes its status-change time or inode, which a user cannot set back; a file changed
+//! within [`STAMP_MARGIN`] before its check is not stamped, since the change time's
+//! granularity could hide a second change. What a stamp does not catch is corruption below the
+//! file system (bad media), which any memory-mapped or cached data is exposed to alike;
+//! [`OperatorCache::verify_all`] checks every array whatever the stamp says. Files
 //! are only ever written to a temporary file in the same directory and renamed into place
 //! ([`write_cache`]), so a reader never sees half a file and concurrent writers of the same
 //! cache end with one valid file.
@@ -735,12 +752,135 @@ pub fn write_cache(path: &Path, params: &CacheParams, arrays: &[NamedArray]) -> 
     let file = w.into_inner().map_err(|e| io_err(&tmp)(e.into_error()))?;
     file.sync_all().map_err(io_err(&tmp))?;
     drop(file);
-    commit_temp(&mut guard, path)
+    commit_temp(&mut guard, path)?;
+    // A stamp of the replaced file no longer matches (new inode); remove it as clutter.
+    let _ = fs::remove_file(stamp_path(path));
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------
 // Reading
 // ---------------------------------------------------------------------------------------
+
+/// How [`OperatorCache::verify`] established that every array is intact.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verified {
+    /// A verification stamp written after an earlier full check matched the file's header
+    /// checksum, identity and change times: the payload was not read.
+    ByStamp,
+    /// Every array's checksum was computed and matched.
+    ByChecksums,
+}
+
+/// A file must have been last changed at least this long before a full verification for
+/// the verification to be stamped. File systems record change times at a coarse granularity
+/// (a kernel tick, or up to 2 s on some), so a file changed just after the check could keep
+/// the change time the check saw; with this margin any later change moves the change time
+/// past the stamped one.
+pub const STAMP_MARGIN: Duration = Duration::from_secs(3);
+
+/// The identity of one version of a cache file: its header checksum (which covers every
+/// array checksum), device and inode, length, and modification and status-change times in
+/// nanoseconds. Any write to the file, or a replacement by rename, changes the change time
+/// or the inode; the change time cannot be set back by a user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Stamp {
+    header_checksum: u64,
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime_ns: i128,
+    ctime_ns: i128,
+}
+
+impl Stamp {
+    #[cfg(unix)]
+    fn of(meta: &fs::Metadata, header_checksum: u64) -> Option<Stamp> {
+        use std::os::unix::fs::MetadataExt;
+        let ns = |s: i64, n: i64| s as i128 * 1_000_000_000 + n as i128;
+        Some(Stamp {
+            header_checksum,
+            dev: meta.dev(),
+            ino: meta.ino(),
+            len: meta.len(),
+            mtime_ns: ns(meta.mtime(), meta.mtime_nsec()),
+            ctime_ns: ns(meta.ctime(), meta.ctime_nsec()),
+        })
+    }
+
+    /// No stamps where the file system identity is not available: always verify.
+    #[cfg(not(unix))]
+    fn of(_meta: &fs::Metadata, _header_checksum: u64) -> Option<Stamp> {
+        None
+    }
+
+    /// Whether a verification started at `started` may be stamped: the file's last change
+    /// (and modification) lies at least [`STAMP_MARGIN`] before it.
+    fn settled_at(&self, started: std::time::SystemTime) -> bool {
+        let Ok(now) = started.duration_since(std::time::UNIX_EPOCH) else {
+            return false;
+        };
+        let limit = now.as_nanos() as i128 - STAMP_MARGIN.as_nanos() as i128;
+        self.ctime_ns <= limit && self.mtime_ns <= limit
+    }
+
+    fn encode(&self) -> String {
+        format!(
+            "{STAMP_MAGIC} {:016x} {} {} {} {} {}\n",
+            self.header_checksum, self.dev, self.ino, self.len, self.mtime_ns, self.ctime_ns
+        )
+    }
+
+    fn decode(text: &str) -> Option<Stamp> {
+        let mut f = text.strip_suffix('\n')?.split(' ');
+        if f.next()? != STAMP_MAGIC {
+            return None;
+        }
+        let stamp = Stamp {
+            header_checksum: u64::from_str_radix(f.next()?, 16).ok()?,
+            dev: f.next()?.parse().ok()?,
+            ino: f.next()?.parse().ok()?,
+            len: f.next()?.parse().ok()?,
+            mtime_ns: f.next()?.parse().ok()?,
+            ctime_ns: f.next()?.parse().ok()?,
+        };
+        f.next().is_none().then_some(stamp)
+    }
+}
+
+/// First word of a stamp file (names the format and its version).
+const STAMP_MAGIC: &str = "oxifmm-verified-v1";
+
+/// The stamp file of a cache file: `.<name>.verified` beside it.
+pub fn stamp_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "cache".to_string());
+    path.with_file_name(format!(".{name}.verified"))
+}
+
+/// The stamp stored for `path`, if there is a readable, well-formed one.
+fn read_stamp(path: &Path) -> Option<Stamp> {
+    let text = fs::read(stamp_path(path)).ok()?;
+    if text.len() > 256 {
+        return None;
+    }
+    Stamp::decode(std::str::from_utf8(&text).ok()?)
+}
+
+/// Writes the stamp atomically (temporary file and rename); failures are ignored.
+fn write_stamp(path: &Path, stamp: &Stamp) {
+    let target = stamp_path(path);
+    let tmp = temp_path(&target, "");
+    let mut guard = TempGuard {
+        path: tmp.clone(),
+        armed: true,
+    };
+    if fs::write(&tmp, stamp.encode()).is_ok() && fs::rename(&tmp, &target).is_ok() {
+        guard.armed = false;
+    }
+}
 
 /// A memory-mapped cache file, validated on open. Array views borrow from the map.
 pub struct OperatorCache {
@@ -748,6 +888,9 @@ pub struct OperatorCache {
     params: CacheParams,
     entries: Vec<Entry>,
     path: PathBuf,
+    /// What the verification stamp binds to: the header checksum and the opened file's
+    /// identity and change times (`None` where the platform does not report them).
+    stamp: Option<Stamp>,
 }
 
 impl std::fmt::Debug for OperatorCache {
@@ -765,7 +908,10 @@ impl std::fmt::Debug for OperatorCache {
 /// checked per array by [`OperatorCache::verify_entry`]); reads only the first `16 + H`
 /// bytes (plus the padding after them) of `bytes`, whatever its length. Returns the params
 /// and absolute array entries.
-fn validate(bytes: &[u8], expected: &CacheParams) -> Result<(CacheParams, Vec<Entry>), String> {
+fn validate(
+    bytes: &[u8],
+    expected: &CacheParams,
+) -> Result<(CacheParams, Vec<Entry>, u64), String> {
     let len = bytes.len();
     if len < PREAMBLE {
         return Err(format!(
@@ -906,7 +1052,7 @@ fn validate(bytes: &[u8], expected: &CacheParams) -> Result<(CacheParams, Vec<En
             next - payload_start
         ));
     }
-    Ok((header.params, entries))
+    Ok((header.params, entries, stored))
 }
 
 impl OperatorCache {
@@ -952,12 +1098,13 @@ impl OperatorCache {
         if !(map.as_ptr() as usize).is_multiple_of(ALIGN) {
             return Err(cache_err("memory map is not 64-byte aligned".to_string()));
         }
-        let (params, entries) = validate(&map, expected).map_err(cache_err)?;
+        let (params, entries, header_checksum) = validate(&map, expected).map_err(cache_err)?;
         Ok(OperatorCache {
             map,
             params,
             entries,
             path: path.to_path_buf(),
+            stamp: Stamp::of(&meta, header_checksum),
         })
     }
 
@@ -1033,6 +1180,39 @@ impl OperatorCache {
             .map(|e| self.verify_entry(e))
             .collect();
         results.into_iter().collect()
+    }
+
+    /// Verifies the whole file once per file version: if its verification stamp (see the
+    /// module docs) matches this file, every array is taken as verified without reading the
+    /// payload ([`Verified::ByStamp`]); otherwise [`Self::verify_all`] runs
+    /// ([`Verified::ByChecksums`]) and, when it passes and the file was last changed more
+    /// than [`STAMP_MARGIN`] before, the stamp is written (best effort: a read-only
+    /// directory only means the next load verifies again). Errors as [`Self::verify_all`].
+    pub fn verify(&self) -> Result<Verified> {
+        if let Some(stamp) = &self.stamp
+            && read_stamp(&self.path).as_ref() == Some(stamp)
+        {
+            for e in &self.entries {
+                // A `false` from an earlier failed check stays: the stamp cannot undo it.
+                let _ = e.verified.set(true);
+            }
+            if let Some(bad) = self
+                .entries
+                .iter()
+                .find(|e| e.verified.get() == Some(&false))
+            {
+                return self.verify_entry(bad).map(|()| Verified::ByStamp);
+            }
+            return Ok(Verified::ByStamp);
+        }
+        let started = std::time::SystemTime::now();
+        self.verify_all()?;
+        if let Some(stamp) = &self.stamp
+            && stamp.settled_at(started)
+        {
+            write_stamp(&self.path, stamp);
+        }
+        Ok(Verified::ByChecksums)
     }
 
     fn bytes_of(&self, name: &str, dtype: DType) -> Result<&[u8]> {
@@ -1154,7 +1334,7 @@ pub(crate) fn load_or_create_timed(
     Ok((cache, outcome, times))
 }
 
-/// [`OperatorCache::open`] then [`OperatorCache::verify_all`], adding the time of each to
+/// [`OperatorCache::open`] then [`OperatorCache::verify`], adding the time of each to
 /// `times`.
 pub(crate) fn open_verified(
     path: &Path,
@@ -1166,9 +1346,9 @@ pub(crate) fn open_verified(
     times.open += t0.elapsed();
     let cache = opened?;
     let t0 = Instant::now();
-    let verified = cache.verify_all();
+    let verified = cache.verify();
     times.verify += t0.elapsed();
-    verified.map(|()| cache)
+    verified.map(|_| cache)
 }
 
 /// The directory for cache files: `$OXIFMM_CACHE_DIR` if set (and non-empty), else

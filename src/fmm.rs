@@ -618,7 +618,7 @@ struct Operators<T> {
 }
 
 enum Store<T> {
-    Mapped(OperatorCache),
+    Mapped(Box<OperatorCache>),
     Owned(Vec<(String, OwnedData)>, PhantomData<T>),
 }
 
@@ -911,7 +911,7 @@ impl<T: Real> Operators<T> {
                             path.display()
                         ),
                     };
-                    (Store::Mapped(cache), note)
+                    (Store::Mapped(Box::new(cache)), note)
                 }
                 // A cache that cannot be written (read-only home, full disk) must not stop the
                 // FMM: compute in memory and say why.

@@ -6,7 +6,7 @@ use std::sync::{Arc, Barrier};
 use oxifmm::Error;
 use oxifmm::cache::{
     ArrayRef, CacheOutcome, CacheParams, FORMAT_VERSION, NamedArray, OperatorCache, OwnedArray,
-    OwnedData, default_cache_dir, load_or_create, write_cache,
+    OwnedData, STAMP_MARGIN, Verified, default_cache_dir, load_or_create, stamp_path, write_cache,
 };
 
 /// A fresh, unique directory under the system temp dir, removed on drop.
@@ -734,4 +734,78 @@ mod hdf5_tests {
         let r = import_hdf5(&h5, &dir.path().join("x.oxc"));
         assert!(matches!(r, Err(Error::Hdf5 { .. })), "{r:?}");
     }
+}
+
+/// Waits until a file written now is old enough for its verification to be stamped.
+fn settle() {
+    std::thread::sleep(STAMP_MARGIN + std::time::Duration::from_millis(200));
+}
+
+#[test]
+fn full_verification_is_stamped_and_later_changes_are_still_detected() {
+    let dir = TempDir::new("stamp");
+    let p = params(6);
+    let path = dir.path().join(p.file_name());
+    let stamp = stamp_path(&path);
+    let arrays = sample_arrays(31);
+    write_owned(&path, &p, &arrays);
+
+    // Just written: checked in full, not stamped (the change time could still be reused).
+    let c = OperatorCache::open(&path, &p).unwrap();
+    assert_eq!(c.verify().unwrap(), Verified::ByChecksums);
+    assert!(!stamp.exists());
+    drop(c);
+
+    settle();
+    let c = OperatorCache::open(&path, &p).unwrap();
+    assert_eq!(c.verify().unwrap(), Verified::ByChecksums);
+    assert!(stamp.exists(), "a settled file's full check is stamped");
+    drop(c);
+
+    // Stamped: verified without reading the payload, data bit for bit.
+    let c = OperatorCache::open(&path, &p).unwrap();
+    assert_eq!(c.verify().unwrap(), Verified::ByStamp);
+    assert_same(&c, &arrays);
+    drop(c);
+    let (c, outcome) = load_or_create(&path, &p, || panic!("must not recompute")).unwrap();
+    assert_eq!(outcome, CacheOutcome::Loaded);
+    assert_same(&c, &arrays);
+    drop(c);
+
+    // A garbled stamp is ignored (full check, stamp rewritten).
+    std::fs::write(&stamp, "oxifmm-verified-v1 not a stamp\n").unwrap();
+    let c = OperatorCache::open(&path, &p).unwrap();
+    assert_eq!(c.verify().unwrap(), Verified::ByChecksums);
+    drop(c);
+    let c = OperatorCache::open(&path, &p).unwrap();
+    assert_eq!(c.verify().unwrap(), Verified::ByStamp);
+    drop(c);
+
+    // A payload byte flipped in place, same length, modification time set back: the change
+    // time still moves, so the stamp no longer matches and the flip is found.
+    let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
+    modify(&path, |b| {
+        let i = b.len() - 300;
+        b[i] ^= 0x04;
+    });
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    assert_no_corrupt_data_served(&path, &p, &arrays);
+    let c = OperatorCache::open(&path, &p).unwrap();
+    let e = c.verify().unwrap_err();
+    assert!(cache_reason(&e).contains("checksum mismatch"), "{e}");
+    drop(c);
+
+    // Replacing the file removes the old stamp; the new file is checked in full.
+    let (c, outcome) = load_or_create(&path, &p, || Ok(arrays.clone())).unwrap();
+    assert!(
+        matches!(outcome, CacheOutcome::Replaced { .. }),
+        "{outcome:?}"
+    );
+    assert_same(&c, &arrays);
+    assert!(!stamp.exists());
 }
