@@ -1293,11 +1293,13 @@ pub fn load_or_create(
 }
 
 /// Time [`load_or_create_timed`] spent opening (header validation) and verifying (array
-/// checksums) the existing file, or the written one.
+/// checksums, or the stamp) the existing file, or the written one.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct LoadTimes {
     pub(crate) open: Duration,
     pub(crate) verify: Duration,
+    /// Whether the verification trusted a stamp instead of reading the arrays.
+    pub(crate) by_stamp: bool,
 }
 
 /// [`load_or_create`], also returning how long opening and verification took.
@@ -1348,6 +1350,7 @@ pub(crate) fn open_verified(
     let t0 = Instant::now();
     let verified = cache.verify();
     times.verify += t0.elapsed();
+    times.by_stamp = matches!(verified, Ok(Verified::ByStamp));
     verified.map(|_| cache)
 }
 

@@ -143,8 +143,11 @@ pub struct BuildReport {
     pub operators: Duration,
     /// Of `operators`: opening the cache file (header validation). Zero when not cached.
     pub operators_open: Duration,
-    /// Of `operators`: verifying the cache file's array checksums. Zero when not cached.
+    /// Of `operators`: verifying the cache file's array checksums (or its verification
+    /// stamp, see [`crate::cache`]). Zero when not cached.
     pub operators_verify: Duration,
+    /// Whether that verification trusted the file's stamp instead of reading every array.
+    pub operators_verified_by_stamp: bool,
     /// What happened with the operator cache.
     pub cache: String,
     /// Task graph and M2L plan.
@@ -214,11 +217,16 @@ impl std::fmt::Display for BuildReport {
         writeln!(f, "lists      {:>9.3} ms", ms(self.lists))?;
         writeln!(
             f,
-            "operators  {:>9.3} ms  ({}; open {:.3} ms, verify {:.3} ms; M2L {:?}, SVD rank {:?})",
+            "operators  {:>9.3} ms  ({}; open {:.3} ms, verify {:.3} ms{}; M2L {:?}, SVD rank {:?})",
             ms(self.operators),
             self.cache,
             ms(self.operators_open),
             ms(self.operators_verify),
+            if self.operators_verified_by_stamp {
+                " by stamp"
+            } else {
+                ""
+            },
             self.m2l,
             self.m2l_rank
         )?;
@@ -429,6 +437,7 @@ where
             report.operators = cache_time + t0.elapsed();
             report.operators_open = times.open;
             report.operators_verify = times.verify;
+            report.operators_verified_by_stamp = times.by_stamp;
             report.cache = cache_note;
             let t0 = Instant::now();
             let chunks = chunk_ranges(&tree);
