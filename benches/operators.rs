@@ -55,13 +55,21 @@ fn bench(c: &mut Criterion) {
             g.bench_function(concat!("load_open_p", $p), |b| {
                 b.iter(|| OperatorCache::open(&path, &params).unwrap())
             });
-            g.bench_function(concat!("load_open_verify_stamped_p", $p), |b| {
-                b.iter(|| {
-                    let c = OperatorCache::open(&path, &params).unwrap();
-                    assert_eq!(c.verify().unwrap(), Verified::ByStamp);
-                    c
-                })
-            });
+            // Stamps need a unix file identity; elsewhere `verify` always checks every array.
+            if OperatorCache::open(&path, &params)
+                .unwrap()
+                .verify()
+                .unwrap()
+                == Verified::ByStamp
+            {
+                g.bench_function(concat!("load_open_verify_stamped_p", $p), |b| {
+                    b.iter(|| {
+                        let c = OperatorCache::open(&path, &params).unwrap();
+                        c.verify().unwrap();
+                        c
+                    })
+                });
+            }
             g.bench_function(concat!("load_open_verify_all_p", $p), |b| {
                 b.iter(|| {
                     let c = OperatorCache::open(&path, &params).unwrap();

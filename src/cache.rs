@@ -53,14 +53,21 @@
 //! passes records what it checked in a *stamp* file beside the cache (`.<name>.verified`, one
 //! line: the header checksum, which covers every array checksum, and the file's device,
 //! inode, length, modification and status-change times in nanoseconds). A later
-//! [`OperatorCache::verify`] whose file matches the stamp in all of these takes the arrays as
-//! verified without reading them, so a warm load costs the same at any order. Anything that
-//! changes the file through the file system (a write, a truncation, a replacement by rename)
-//! changes its status-change time or inode, which a user cannot set back; a file changed
-//! within [`STAMP_MARGIN`] before its check is not stamped, since the change time's
-//! granularity could hide a second change. What a stamp does not catch is corruption below the
-//! file system (bad media), which any memory-mapped or cached data is exposed to alike;
-//! [`OperatorCache::verify_all`] checks every array whatever the stamp says. Files
+//! [`OperatorCache::verify`] whose file (as it is at that moment) matches the stamp in all of
+//! these takes the arrays as verified without reading them, so a warm load costs the same at
+//! any order.
+//!
+//! The trust model is that of a local POSIX file system (ext4, xfs, btrfs, tmpfs, ...):
+//! anything that changes the file through it (a write, a truncation, a replacement by
+//! rename) moves its status-change time, which no user call sets back, or changes its
+//! inode. A file changed within [`STAMP_MARGIN`] before its check is not stamped, since the
+//! change time's granularity could hide a second change. Not covered: corruption below the
+//! file system (bad media), which any memory-mapped or cached data is exposed to alike, and
+//! file systems whose change times or inode numbers do not behave so (FAT and exFAT, some
+//! network and FUSE file systems, or clocks skewed by more than the margin against a file
+//! server). For those, set `OXIFMM_CACHE_STAMPS=0`: every load then checks every array and no
+//! stamp is written. [`OperatorCache::verify_all`] checks every array whatever the stamp
+//! says. Files
 //! are only ever written to a temporary file in the same directory and renamed into place
 //! ([`write_cache`]), so a reader never sees half a file and concurrent writers of the same
 //! cache end with one valid file.
@@ -781,8 +788,9 @@ pub const STAMP_MARGIN: Duration = Duration::from_secs(3);
 
 /// The identity of one version of a cache file: its header checksum (which covers every
 /// array checksum), device and inode, length, and modification and status-change times in
-/// nanoseconds. Any write to the file, or a replacement by rename, changes the change time
-/// or the inode; the change time cannot be set back by a user.
+/// nanoseconds. On a local POSIX file system any write to the file changes the change time
+/// (which no user call sets back) and a replacement by rename changes the inode (see the
+/// module docs for where this does not hold).
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Stamp {
     header_checksum: u64,
@@ -848,6 +856,12 @@ impl Stamp {
     }
 }
 
+/// Whether verification stamps are used: yes unless `OXIFMM_CACHE_STAMPS` is `0` (then every
+/// load checks every array, and no stamp is written).
+fn stamps_enabled() -> bool {
+    std::env::var_os("OXIFMM_CACHE_STAMPS").is_none_or(|v| v != "0")
+}
+
 /// First word of a stamp file (names the format and its version).
 const STAMP_MAGIC: &str = "oxifmm-verified-v1";
 
@@ -888,9 +902,14 @@ pub struct OperatorCache {
     params: CacheParams,
     entries: Vec<Entry>,
     path: PathBuf,
-    /// What the verification stamp binds to: the header checksum and the opened file's
-    /// identity and change times (`None` where the platform does not report them).
-    stamp: Option<Stamp>,
+    /// The mapped file, kept open so that [`Self::verify`] compares the stamp with the file
+    /// as it is then, not as it was at `open`.
+    file: File,
+    /// The header checksum (covers every array checksum), bound into stamps.
+    header_checksum: u64,
+    /// Set by [`Self::verify`] when a stamp vouched for every array: array views are then
+    /// served without computing checksums. [`Self::verify_all`] ignores it.
+    stamp_trusted: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for OperatorCache {
@@ -1062,8 +1081,9 @@ impl OperatorCache {
     /// payload is mapped but not read, so this takes about the same time for any file size.
     ///
     /// Array data is verified against its checksum on first access ([`Self::f64`],
-    /// [`Self::f32`]) or by [`Self::verify_all`]; a file must pass [`Self::verify_all`]
-    /// before it is known to be intact ([`load_or_create`] does this).
+    /// [`Self::f32`]), by [`Self::verify_all`], or vouched for by a stamp in
+    /// [`Self::verify`]; a file must pass [`Self::verify`] or [`Self::verify_all`] before it
+    /// is known to be intact ([`load_or_create`] calls [`Self::verify`]).
     ///
     /// Errors: [`Error::Io`] if the file cannot be opened or mapped (a missing file gives
     /// [`std::io::ErrorKind::NotFound`]); [`Error::Cache`] naming what is wrong otherwise,
@@ -1104,7 +1124,9 @@ impl OperatorCache {
             params,
             entries,
             path: path.to_path_buf(),
-            stamp: Stamp::of(&meta, header_checksum),
+            file,
+            header_checksum,
+            stamp_trusted: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -1183,31 +1205,29 @@ impl OperatorCache {
     }
 
     /// Verifies the whole file once per file version: if its verification stamp (see the
-    /// module docs) matches this file, every array is taken as verified without reading the
-    /// payload ([`Verified::ByStamp`]); otherwise [`Self::verify_all`] runs
+    /// module docs) matches this file as it is now (device, inode, length, times read again
+    /// from the open file), every array is taken as verified without reading the payload
+    /// ([`Verified::ByStamp`]; array views are then served without checksums); otherwise [`Self::verify_all`] runs
     /// ([`Verified::ByChecksums`]) and, when it passes and the file was last changed more
     /// than [`STAMP_MARGIN`] before, the stamp is written (best effort: a read-only
     /// directory only means the next load verifies again). Errors as [`Self::verify_all`].
     pub fn verify(&self) -> Result<Verified> {
-        if let Some(stamp) = &self.stamp
+        let started = std::time::SystemTime::now();
+        // The file as it is now (the map shows any change made since `open`).
+        let stamp = stamps_enabled()
+            .then(|| self.file.metadata().ok())
+            .flatten()
+            .and_then(|meta| Stamp::of(&meta, self.header_checksum));
+        if let Some(stamp) = &stamp
             && read_stamp(&self.path).as_ref() == Some(stamp)
+            // An array already found corrupt on this handle stays corrupt.
+            && self.entries.iter().all(|e| e.verified.get() != Some(&false))
         {
-            for e in &self.entries {
-                // A `false` from an earlier failed check stays: the stamp cannot undo it.
-                let _ = e.verified.set(true);
-            }
-            if let Some(bad) = self
-                .entries
-                .iter()
-                .find(|e| e.verified.get() == Some(&false))
-            {
-                return self.verify_entry(bad).map(|()| Verified::ByStamp);
-            }
+            self.stamp_trusted.store(true, Ordering::Release);
             return Ok(Verified::ByStamp);
         }
-        let started = std::time::SystemTime::now();
         self.verify_all()?;
-        if let Some(stamp) = &self.stamp
+        if let Some(stamp) = &stamp
             && stamp.settled_at(started)
         {
             write_stamp(&self.path, stamp);
@@ -1230,7 +1250,9 @@ impl OperatorCache {
                 ),
             });
         }
-        self.verify_entry(e)?;
+        if !self.stamp_trusted.load(Ordering::Acquire) {
+            self.verify_entry(e)?;
+        }
         Ok(&self.map[e.offset..e.offset + e.byte_len])
     }
 
@@ -1274,7 +1296,7 @@ impl OperatorCache {
 }
 
 /// Loads the cache at `path` if it is valid for `params` ([`OperatorCache::open`] and
-/// [`OperatorCache::verify_all`] both succeed); otherwise computes the arrays with `compute`,
+/// [`OperatorCache::verify`] both succeed); otherwise computes the arrays with `compute`,
 /// writes them atomically ([`write_cache`]) and opens (and verifies) the written file.
 ///
 /// When an existing file cannot be used, the reason is returned in
@@ -1283,7 +1305,7 @@ impl OperatorCache {
 /// each ends with a valid cache, and one valid file remains.
 ///
 /// Errors: whatever `compute` returns, and the errors of [`write_cache`],
-/// [`OperatorCache::open`] and [`OperatorCache::verify_all`] for the newly written file.
+/// [`OperatorCache::open`] and [`OperatorCache::verify`] for the newly written file.
 pub fn load_or_create(
     path: &Path,
     params: &CacheParams,

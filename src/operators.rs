@@ -27,7 +27,6 @@ use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::matmul::matmul;
 use faer::linalg::svd::{ComputeSvdVectors, svd, svd_scratch};
 use faer::{Accum, Mat, MatRef, Par};
-use rand::{RngExt, SeedableRng, rngs::StdRng};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
@@ -252,10 +251,18 @@ const SKETCH_START: usize = 32;
 pub fn low_rank(m: MatRef<f64>, tol: f64, seed: u64, what: &str) -> Result<LowRank> {
     let (rows, cols) = m.shape();
     let small = rows.min(cols);
+    if small == 0 {
+        return Ok(LowRank {
+            rank: 0,
+            a: Mat::zeros(rows, 0),
+            bt: Mat::zeros(0, cols),
+            randomised: false,
+        });
+    }
     let mut l = SKETCH_START;
-    let mut rng = StdRng::seed_from_u64(seed);
+    let mut rng = SplitMix64(seed);
     while 2 * l <= small {
-        let omega = Mat::from_fn(cols, l, |_, _| rng.random_range(-1.0..1.0));
+        let omega = Mat::from_fn(cols, l, |_, _| rng.uniform());
         let q = orthonormal_basis(mul(m, omega.as_ref()).as_ref());
         // One power iteration (re-orthonormalised at each step, so that singular values far
         // below sqrt(eps) s_max keep their directions).
@@ -289,7 +296,7 @@ pub fn low_rank(m: MatRef<f64>, tol: f64, seed: u64, what: &str) -> Result<LowRa
                 randomised: true,
             });
         }
-        l = next_sketch_width(&s, tol, l);
+        l = next_sketch_width(&s, tol, l, small);
     }
     let (s, u, v) = svd_seq(m, true, what)?;
     let u = u.expect("left vectors requested");
@@ -305,46 +312,69 @@ pub fn low_rank(m: MatRef<f64>, tol: f64, seed: u64, what: &str) -> Result<LowRa
 
 /// The sketch width to try after width `l` fell short, from the singular values `s` it
 /// found: where their geometric decay over the second half of the sketch says they fall
-/// below the acceptance level (`tol s_max / 100`, with a quarter more plus 8 as margin), at
-/// least `l + 16`. Only a guess: the next sketch is certified like the first.
-fn next_sketch_width(s: &[f64], tol: f64, l: usize) -> usize {
+/// below `tol s_max / 100` (so that the residual passes the acceptance test), with a quarter
+/// more plus 8 as margin, at least `l + 16`, at most `limit`. Only a guess: the next sketch
+/// is certified like the first.
+fn next_sketch_width(s: &[f64], tol: f64, l: usize, limit: usize) -> usize {
     let (mid, last) = (s[l / 2], s[l - 1]);
     let target = 0.01 * tol * s[0];
     let decay = (last / mid).powf(1.0 / (l - 1 - l / 2) as f64);
-    let more = if last > target && decay > 0.0 && decay < 1.0 {
-        ((target / last).ln() / decay.ln()).ceil() as usize
+    let more = if last > target && target > 0.0 && decay > 0.0 && decay < 1.0 {
+        (target / last).ln() / decay.ln()
     } else {
-        l
+        l as f64
     };
-    (l + more + more / 4 + 8).max(l + 16)
+    let next = (l as f64 + 1.25 * more.ceil() + 8.0).max((l + 16) as f64);
+    // In f64, then clamped: an underflowing target must not overflow the width.
+    next.min(limit as f64) as usize
+}
+
+/// SplitMix64 (Steele, Lea and Flood, 2014): the sketches' random numbers, defined here so
+/// that the operators do not change with a random-number crate's version.
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    /// Uniform in `[-1, 1)`.
+    fn uniform(&mut self) -> f64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        (z >> 11) as f64 * (2.0 / (1u64 << 53) as f64) - 1.0
+    }
+}
+
+/// Householder QR of `a` (`rows >= cols`) in place, sequential (see [`mul`]): `R` on and
+/// above the diagonal, the Householder vectors below it, and their block coefficients.
+fn qr_seq(a: &mut Mat<f64>) -> Mat<f64> {
+    use faer::linalg::qr::no_pivoting::factor::{
+        qr_in_place, qr_in_place_scratch, recommended_block_size,
+    };
+    let (m, n) = a.shape();
+    let block = recommended_block_size::<f64>(m, n);
+    let mut coeff = Mat::<f64>::zeros(block, n);
+    let req = qr_in_place_scratch::<f64>(m, n, block, Par::Seq, Default::default());
+    qr_in_place(
+        a.as_mut(),
+        coeff.as_mut(),
+        Par::Seq,
+        MemStack::new(&mut MemBuffer::new(req)),
+        Default::default(),
+    );
+    coeff
 }
 
 /// An orthonormal basis of the columns of `y` (`rows >= cols`): the thin `Q` of its
-/// Householder QR, sequential (see [`mul`]).
+/// Householder QR.
 fn orthonormal_basis(y: MatRef<f64>) -> Mat<f64> {
     use faer::linalg::householder::{
         apply_block_householder_sequence_on_the_left_in_place_scratch as apply_scratch,
         apply_block_householder_sequence_on_the_left_in_place_with_conj as apply,
     };
-    use faer::linalg::qr::no_pivoting::factor::{
-        qr_in_place, qr_in_place_scratch, recommended_block_size,
-    };
     let (m, n) = y.shape();
-    let block = recommended_block_size::<f64>(m, n);
     let mut basis = y.to_owned();
-    let mut coeff = Mat::<f64>::zeros(block, n);
-    let mut mem =
-        MemBuffer::new(
-            qr_in_place_scratch::<f64>(m, n, block, Par::Seq, Default::default())
-                .or(apply_scratch::<f64>(m, block, n)),
-        );
-    qr_in_place(
-        basis.as_mut(),
-        coeff.as_mut(),
-        Par::Seq,
-        MemStack::new(&mut mem),
-        Default::default(),
-    );
+    let coeff = qr_seq(&mut basis);
     // The Householder vectors are below the diagonal, with an implicit unit diagonal.
     for j in 0..n {
         basis[(j, j)] = 1.0;
@@ -353,13 +383,14 @@ fn orthonormal_basis(y: MatRef<f64>) -> Mat<f64> {
         }
     }
     let mut q = Mat::<f64>::identity(m, n);
+    let req = apply_scratch::<f64>(m, coeff.nrows(), n);
     apply(
         basis.as_ref(),
         coeff.as_ref(),
         faer::Conj::No,
         q.as_mut(),
         Par::Seq,
-        MemStack::new(&mut mem),
+        MemStack::new(&mut MemBuffer::new(req)),
     );
     q
 }
@@ -506,7 +537,7 @@ pub fn level_set<K: Kernel<D>, const D: usize>(
         l2l[c * n * n..(c + 1) * n * n].copy_from_slice(&to_vec(k_down.as_ref()));
     }
 
-    // M2L: stack every transfer vector's matrix, compress with two SVDs.
+    // M2L: every transfer vector's matrix; shared bases from the stacked matrices.
     let tv = transfer_vectors::<D>();
     let nt = tv.len();
     let check = scaled_surface(&unit, zero, ai * r);
@@ -519,11 +550,14 @@ pub fn level_set<K: Kernel<D>, const D: usize>(
         .collect();
     // The left basis: right singular vectors of fat^T = [M_1^T; M_2^T; ...] (nt n x n); the
     // right basis: those of thin = [M_1; M_2; ...]. For a symmetric, even kernel on the
-    // point-symmetric surfaces, M_{-t} = M_t^T, so thin is fat^T with its blocks permuted and
-    // the two bases coincide: one decomposition serves both.
-    let symmetric = tv.iter().enumerate().all(|(t, off)| {
-        let neg = transfer_index::<D>(off.map(|x| -x)).expect("the set is symmetric");
-        nearly_transposed(&mats[t], &mats[neg])
+    // The M2L check and equivalent surfaces are the same points (radius alpha_inner r) about
+    // their centres, so for a symmetric, translation-invariant kernel M_{-t} = M_t^T: thin is
+    // fat^T with its blocks permuted, and one decomposition serves both bases. Checked, to
+    // well below the compression tolerance, for every pair.
+    let sym_tol = (0.01 * prm.m2l_tolerance).min(1e-12);
+    let symmetric = (0..nt).into_par_iter().all(|t| {
+        let neg = transfer_index::<D>(tv[t].map(|x| -x)).expect("the set is symmetric");
+        neg < t || nearly_transposed(&mats[t], &mats[neg], sym_tol)
     });
     let (fat, thin) = if symmetric {
         let thin = stacked_svd(&mats, false)?;
@@ -571,16 +605,22 @@ pub fn level_set<K: Kernel<D>, const D: usize>(
     })
 }
 
-/// Whether `b` equals `a^T` up to roundoff (`1e-12` of `a`'s largest entry).
-fn nearly_transposed(a: &Mat<f64>, b: &Mat<f64>) -> bool {
+/// Whether `b` equals `a^T` to within `tol` times `a`'s largest entry.
+fn nearly_transposed(a: &Mat<f64>, b: &Mat<f64>, tol: f64) -> bool {
     let n = a.nrows();
     if a.shape() != (n, n) || b.shape() != (n, n) {
         return false;
     }
-    let scale = (0..n)
-        .flat_map(|j| (0..n).map(move |i| (i, j)))
-        .fold(0.0f64, |m, (i, j)| m.max(a[(i, j)].abs()));
-    (0..n).all(|j| (0..n).all(|i| (a[(i, j)] - b[(j, i)]).abs() <= 1e-12 * scale))
+    let bt = b.transpose();
+    let scale = (0..n).fold(0.0f64, |m, j| {
+        a.col(j).iter().fold(m, |m, x| m.max(x.abs()))
+    });
+    (0..n).all(|j| {
+        a.col(j)
+            .iter()
+            .zip(bt.col(j).iter())
+            .all(|(x, y)| (x - y).abs() <= tol * scale)
+    })
 }
 
 /// Number of row groups in [`stacked_svd`]: fixed, so that the result does not depend on
@@ -591,7 +631,8 @@ const STACK_GROUPS: usize = 8;
 /// square `mats` (of `[M_1^T; M_2^T; ...]` with `transpose`), without forming it: a
 /// tall-skinny QR, where each of [`STACK_GROUPS`] groups of consecutive blocks is reduced to
 /// its `R` factor in parallel, the stacked `R` factors are reduced once more, and the SVD of
-/// the final `n x n` `R` has the same singular values and right vectors as the whole.
+/// the final `n x n` `R` gives the singular values and right vectors of the whole, to the
+/// accuracy of a Householder QR (faer's SVD of a tall matrix also starts with one).
 fn stacked_svd(mats: &[Mat<f64>], transpose: bool) -> Result<(Vec<f64>, Mat<f64>)> {
     let n = mats[0].ncols();
     let per = mats.len().div_ceil(STACK_GROUPS);
@@ -615,26 +656,8 @@ fn stacked_svd(mats: &[Mat<f64>], transpose: bool) -> Result<(Vec<f64>, Mat<f64>
 
 /// The `n x n` upper-triangular `R` of the Householder QR of `a` (`rows >= n`), sequential.
 fn r_factor(mut a: Mat<f64>) -> Mat<f64> {
-    use faer::linalg::qr::no_pivoting::factor::{
-        qr_in_place, qr_in_place_scratch, recommended_block_size,
-    };
-    let (m, n) = a.shape();
-    let block = recommended_block_size::<f64>(m, n);
-    let mut coeff = Mat::<f64>::zeros(block, n);
-    let mut mem = MemBuffer::new(qr_in_place_scratch::<f64>(
-        m,
-        n,
-        block,
-        Par::Seq,
-        Default::default(),
-    ));
-    qr_in_place(
-        a.as_mut(),
-        coeff.as_mut(),
-        Par::Seq,
-        MemStack::new(&mut mem),
-        Default::default(),
-    );
+    let n = a.ncols();
+    qr_seq(&mut a);
     Mat::from_fn(n, n, |i, j| if i <= j { a[(i, j)] } else { 0.0 })
 }
 
@@ -682,8 +705,8 @@ mod tests {
     use super::*;
 
     fn random(rows: usize, cols: usize, seed: u64) -> Mat<f64> {
-        let mut rng = StdRng::seed_from_u64(seed);
-        Mat::from_fn(rows, cols, |_, _| rng.random_range(-1.0..1.0))
+        let mut rng = SplitMix64(seed);
+        Mat::from_fn(rows, cols, |_, _| rng.uniform())
     }
 
     /// `Q1 diag(s) Q2^T` with random orthonormal `Q1`, `Q2`.
@@ -749,8 +772,21 @@ mod tests {
     #[test]
     fn stacked_svd_matches_the_svd_of_the_stacked_matrix() {
         let n = 12;
-        let mats: Vec<Mat<f64>> = (0..30).map(|t| random(n, n, 100 + t)).collect();
-        for transpose in [false, true] {
+        let full: Vec<Mat<f64>> = (0..30).map(|t| random(n, n, 100 + t)).collect();
+        // Numerically low rank, like the M2L blocks: a shared right factor with singular
+        // values 1 .. 1e-11.
+        let q = orthonormal_basis(random(n, n, 99).as_ref());
+        let graded_q = Mat::from_fn(n, n, |i, j| 0.1f64.powi(j as i32) * q[(i, j)]);
+        let graded: Vec<Mat<f64>> = full
+            .iter()
+            .map(|m| mul(m.as_ref(), graded_q.transpose()))
+            .collect();
+        for (mats, transpose) in [
+            (&full, false),
+            (&full, true),
+            (&graded, false),
+            (&graded, true),
+        ] {
             let whole = Mat::from_fn(mats.len() * n, n, |i, j| {
                 let m = &mats[i / n];
                 if transpose {
@@ -760,7 +796,7 @@ mod tests {
                 }
             });
             let (s_ref, _, _) = svd_seq(whole.as_ref(), false, "test").unwrap();
-            let (s, v) = stacked_svd(&mats, transpose).unwrap();
+            let (s, v) = stacked_svd(mats, transpose).unwrap();
             let av = mul(whole.as_ref(), v.as_ref());
             for j in 0..n {
                 assert!((s[j] - s_ref[j]).abs() <= 1e-12 * s_ref[0], "s[{j}]");
