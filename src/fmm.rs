@@ -1222,45 +1222,59 @@ impl Plan {
                 transfer_index(off).map_or(u32::MAX, |i| i as u32)
             })
             .collect();
+        let n_tv = crate::operators::transfer_vectors::<D>().len();
+        // Box anchors decoded once (each box is a V-list source of up to 189 targets).
+        let anchors: Vec<[u64; D]> = tree.keys.par_iter().map(|k| k.anchor()).collect();
         let groups = ranges
             .par_iter()
             .map(|(level, r)| {
                 if *level < 2 {
                     return M2lGroups::default();
                 }
+                // (transfer vector, target, source), targets ascending; then a counting sort
+                // by transfer vector (stable: targets stay ascending within each group).
                 let mut triples: Vec<(u32, u32, u32)> = Vec::new();
+                let mut count = vec![0u32; n_tv + 1];
                 for b in r.clone() {
                     let b = b as usize;
                     if tree.targets(b).is_empty() {
                         continue;
                     }
-                    let bk = tree.keys[b];
-                    let ba = bk.anchor();
-                    let w = bk.width_units() as i64;
+                    let ba = anchors[b];
+                    // Box widths are powers of two: a shift, not a division, per coordinate.
+                    let shift = tree.keys[b].width_units().trailing_zeros();
                     for &a in lists.v.row(b) {
                         if tree.sources(a as usize).is_empty() {
                             continue;
                         }
-                        let aa = tree.keys[a as usize].anchor();
+                        let aa = anchors[a as usize];
                         let mut lin = 0usize;
                         for k in 0..D {
-                            lin = lin * 7 + ((aa[k] as i64 - ba[k] as i64) / w + 3) as usize;
+                            lin = lin * 7 + (((aa[k] as i64 - ba[k] as i64) >> shift) + 3) as usize;
                         }
                         let t = table[lin];
                         debug_assert!(t != u32::MAX, "V-list pairs are transfer vectors");
+                        count[t as usize + 1] += 1;
                         triples.push((t, b as u32, a));
                     }
                 }
-                triples.sort_unstable();
+                for t in 0..n_tv {
+                    count[t + 1] += count[t];
+                }
                 let mut g = M2lGroups::default();
-                for (i, &(t, b, a)) in triples.iter().enumerate() {
-                    if i == 0 || triples[i - 1].0 != t {
-                        g.t.push(t);
-                        g.offsets.push(i as u32);
+                for t in 0..n_tv {
+                    if count[t + 1] > count[t] {
+                        g.t.push(t as u32);
+                        g.offsets.push(count[t]);
                     }
-                    g.pairs.push((b, a));
                 }
                 g.offsets.push(triples.len() as u32);
+                g.pairs = vec![(0, 0); triples.len()];
+                for &(t, b, a) in &triples {
+                    let slot = &mut count[t as usize];
+                    g.pairs[*slot as usize] = (b, a);
+                    *slot += 1;
+                }
                 g.max_group = g
                     .offsets
                     .windows(2)
