@@ -8,7 +8,7 @@
 //!   adjacent to B — the multipole of A evaluated at B's targets (M2P).
 //! - **X** (any B): the leaves A with B in W(A) — A's sources onto B's local expansion (P2L).
 //!
-//! Lists hold node indices of the [`LinearTree`](crate::tree::LinearTree) and are complete by
+//! Lists hold node indices of the [`LinearTree`] and are complete by
 //! definition (empty boxes included); the evaluator skips boxes without sources or targets.
 
 use rayon::prelude::*;
