@@ -1207,10 +1207,11 @@ impl OperatorCache {
     /// Verifies the whole file once per file version: if its verification stamp (see the
     /// module docs) matches this file as it is now (device, inode, length, times read again
     /// from the open file), every array is taken as verified without reading the payload
-    /// ([`Verified::ByStamp`]; array views are then served without checksums); otherwise [`Self::verify_all`] runs
-    /// ([`Verified::ByChecksums`]) and, when it passes and the file was last changed more
-    /// than [`STAMP_MARGIN`] before, the stamp is written (best effort: a read-only
-    /// directory only means the next load verifies again). Errors as [`Self::verify_all`].
+    /// ([`Verified::ByStamp`]; array views are then served without checksums). Otherwise
+    /// [`Self::verify_all`] runs ([`Verified::ByChecksums`]) and, when it passes and the file
+    /// was last changed more than [`STAMP_MARGIN`] before, the stamp is written (best effort:
+    /// a read-only directory only means the next load verifies again). Errors as
+    /// [`Self::verify_all`].
     pub fn verify(&self) -> Result<Verified> {
         let started = std::time::SystemTime::now();
         // The file as it is now (the map shows any change made since `open`).

@@ -24,11 +24,13 @@
 //! - `1/sqrt(r^2)`: f64 on AVX2 splits each pair of sources between the divider (which sqrt
 //!   and division share, and which bounded the kernel) and the FMA ports: one by `sqrt` and a
 //!   division, the other by a guess from the exponent-halving bit trick and four Newton steps
-//!   (within a few ulp for every normal argument). The two overlap: 1.6x the pairs per second
-//!   of sqrt and division for both, 1.3x with gradients. Elsewhere f64 uses `sqrt` and one
-//!   division shared by two sources (`1/sqrt(a) = sqrt(b) / (sqrt(a) sqrt(b))`). f32 on AVX2 uses the hardware approximate
-//!   reciprocal square root (12 bits) and one Newton step (about 22 bits), elsewhere `sqrt` and
-//!   a division.
+//!   (within a few ulp for every finite normal argument). The two overlap: 1.6x the pairs per
+//!   second of sqrt and division for both, 1.3x with gradients. Elsewhere f64 uses `sqrt` and
+//!   one division shared by two sources (`1/sqrt(a) = sqrt(b) / (sqrt(a) sqrt(b))`). f32 on
+//!   AVX2 uses the hardware approximate reciprocal square root (12 bits) and one Newton step
+//!   (about 22 bits), elsewhere `sqrt` and a division. Squared distances below the smallest
+//!   normal number count as coincident (masked); they must not overflow to infinity
+//!   (coordinates more than ~1e154 apart).
 //! - `ln`: a vectorised logarithm (fdlibm/musl's reduction `x = 2^k m`, `m` in
 //!   `[sqrt(2)/2, sqrt(2))`, and their minimax polynomial in `s = (m - 1)/(m + 1)`), accurate to
 //!   about one ulp. The scalar fallback calls `f32::ln` / `f64::ln` per lane. Arguments are
@@ -128,9 +130,10 @@ fn rsqrt_newton_v3<S: Simd>(simd: S, v3: pulp::x86::V3, x: S::f64s) -> S::f64s {
 /// `(1/sqrt(a), 1/sqrt(b))` per lane. On AVX2 `a` by [`rsqrt_newton_v3`] (FMA ports) and `b`
 /// by a square root and a division (the divider), which overlap; elsewhere with one division
 /// for both:
-/// `p = 1/(sqrt(a) sqrt(b))`, `1/sqrt(a) = sqrt(b) p`, `1/sqrt(b) = sqrt(a) p` (about 2 ulp).
-/// A zero argument is replaced by 1 first, so that it cannot spoil the other one; its result is
-/// then meaningless and is masked out by the caller.
+/// `p = 1/(sqrt(a) sqrt(b))`, `1/sqrt(a) = sqrt(b) p`, `1/sqrt(b) = sqrt(a) p` (about 2 ulp),
+/// where a zero argument is replaced by 1 first, so that it cannot spoil the other one. On
+/// either path the result for a zero argument is meaningless (finite or infinite) and is
+/// masked out by the caller.
 #[inline(always)]
 fn rsqrt2_f64s<S: Simd>(simd: S, a: S::f64s, b: S::f64s) -> (S::f64s, S::f64s) {
     #[cfg(target_arch = "x86_64")]

@@ -246,8 +246,9 @@ const SKETCH_START: usize = 32;
 /// iteration, then the small SVD of `Q^T m`. The sketch is accepted when the residual of the
 /// projection is certified small, `||m - Q Q^T m||_F <= tol * s_max / 10`, so the
 /// factorisation is within `1.1 tol s_max` of `m` in the spectral norm (the full SVD's
-/// truncation is within `tol s_max`); otherwise `l` doubles. Once `2 l` would exceed
-/// `min(rows, cols)`, the sketch would save nothing, and the full thin SVD is used.
+/// truncation is within `tol s_max`); otherwise a wider sketch is tried
+/// ([`next_sketch_width`]). Once `2 l` would exceed `min(rows, cols)`, the sketch would save
+/// nothing, and the full thin SVD is used.
 pub fn low_rank(m: MatRef<f64>, tol: f64, seed: u64, what: &str) -> Result<LowRank> {
     let (rows, cols) = m.shape();
     let small = rows.min(cols);
@@ -549,8 +550,7 @@ pub fn level_set<K: Kernel<D>, const D: usize>(
         })
         .collect();
     // The left basis: right singular vectors of fat^T = [M_1^T; M_2^T; ...] (nt n x n); the
-    // right basis: those of thin = [M_1; M_2; ...]. For a symmetric, even kernel on the
-    // The M2L check and equivalent surfaces are the same points (radius alpha_inner r) about
+    // right basis: those of thin = [M_1; M_2; ...]. The M2L check and equivalent surfaces are the same points (radius alpha_inner r) about
     // their centres, so for a symmetric, translation-invariant kernel M_{-t} = M_t^T: thin is
     // fat^T with its blocks permuted, and one decomposition serves both bases. Checked, to
     // well below the compression tolerance, for every pair.
@@ -572,7 +572,8 @@ pub fn level_set<K: Kernel<D>, const D: usize>(
     let u = v_fat.subcols(0, k).to_owned(); // n x k
     let v = v_thin.subcols(0, k).to_owned(); // n x k
     let ut = u.transpose().to_owned();
-    // Each core C_t = U^T M_t V, recompressed by its own SVD to the same relative tolerance.
+    // Each core C_t = U^T M_t V, recompressed by its own truncated SVD (randomised where its
+    // rank is small) to the same relative tolerance.
     let cores: Vec<Result<CoreFactors>> = mats
         .par_iter()
         .enumerate()
