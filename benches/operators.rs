@@ -39,29 +39,26 @@ fn bench(c: &mut Criterion) {
             let prm = OperatorParams::defaults($p, f64::EPSILON);
             let params = cache_params::<Laplace, 3, f64>($p, &prm);
             let path = dir.join(params.file_name());
+            let verified_by = || {
+                OperatorCache::open(&path, &params)
+                    .unwrap()
+                    .verify()
+                    .unwrap()
+            };
             // Warm means a file from an earlier run: one just written is not stamped yet.
-            if OperatorCache::open(&path, &params)
-                .unwrap()
-                .verify()
-                .unwrap()
-                != Verified::ByStamp
-            {
+            if verified_by() != Verified::ByStamp {
                 std::thread::sleep(STAMP_MARGIN);
                 build();
             }
+            // Stamps need a unix file identity; elsewhere `verify` always checks every array.
+            let stamped = verified_by() == Verified::ByStamp;
             g.bench_function(concat!("warm_load_p", $p), |b| b.iter(build));
             let mb = OperatorCache::open(&path, &params).unwrap().byte_len() as f64 / 1e6;
             eprintln!("p = {}: cache file {} ({mb:.1} MB)", $p, path.display());
             g.bench_function(concat!("load_open_p", $p), |b| {
                 b.iter(|| OperatorCache::open(&path, &params).unwrap())
             });
-            // Stamps need a unix file identity; elsewhere `verify` always checks every array.
-            if OperatorCache::open(&path, &params)
-                .unwrap()
-                .verify()
-                .unwrap()
-                == Verified::ByStamp
-            {
+            if stamped {
                 g.bench_function(concat!("load_open_verify_stamped_p", $p), |b| {
                     b.iter(|| {
                         let c = OperatorCache::open(&path, &params).unwrap();

@@ -285,30 +285,29 @@ pub fn low_rank(m: MatRef<f64>, tol: f64, seed: u64, what: &str) -> Result<LowRa
             Par::Seq,
         );
         if resid.norm_l2() <= 0.1 * tol * smax {
-            let ub = ub.expect("left vectors requested");
-            let r = s.iter().filter(|&&x| x > tol * smax).count().max(1);
-            let qu = mul(q.as_ref(), ub.subcols(0, r));
-            let a = Mat::from_fn(rows, r, |i, j| qu[(i, j)] * s[j]);
-            let bt = vb.subcols(0, r).transpose().to_owned();
-            return Ok(LowRank {
-                rank: r,
-                a,
-                bt,
-                randomised: true,
-            });
+            // m ~= Q B = (Q U_B) S V_B^T.
+            let qu = mul(q.as_ref(), ub.expect("left vectors requested").as_ref());
+            return Ok(LowRank::truncated(qu.as_ref(), &s, vb.as_ref(), tol, true));
         }
         l = next_sketch_width(&s, tol, l, small);
     }
     let (s, u, v) = svd_seq(m, true, what)?;
     let u = u.expect("left vectors requested");
-    let smax = s[0];
-    let r = s.iter().filter(|&&x| x > tol * smax).count().max(1);
-    Ok(LowRank {
-        rank: r,
-        a: Mat::from_fn(rows, r, |i, j| u[(i, j)] * s[j]),
-        bt: v.subcols(0, r).transpose().to_owned(),
-        randomised: false,
-    })
+    Ok(LowRank::truncated(u.as_ref(), &s, v.as_ref(), tol, false))
+}
+
+impl LowRank {
+    /// `u s v^T` (`s` descending) truncated to the singular values above `tol * s[0]` (at
+    /// least one): `a = u_r s_r`, `bt = v_r^T`.
+    fn truncated(u: MatRef<f64>, s: &[f64], v: MatRef<f64>, tol: f64, randomised: bool) -> Self {
+        let r = s.iter().filter(|&&x| x > tol * s[0]).count().max(1);
+        LowRank {
+            rank: r,
+            a: Mat::from_fn(u.nrows(), r, |i, j| u[(i, j)] * s[j]),
+            bt: v.subcols(0, r).transpose().to_owned(),
+            randomised,
+        }
+    }
 }
 
 /// The sketch width to try after width `l` fell short, from the singular values `s` it

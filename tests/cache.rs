@@ -741,6 +741,33 @@ fn settle() {
     std::thread::sleep(STAMP_MARGIN + std::time::Duration::from_millis(200));
 }
 
+/// `open` + `verify` of `path`: how the whole file was found intact.
+fn verified_by(path: &Path, p: &CacheParams) -> Verified {
+    OperatorCache::open(path, p).unwrap().verify().unwrap()
+}
+
+/// Flips a payload byte of `path` (300 bytes before its end) and sets its modification time
+/// back to `mtime`.
+fn flip_keeping_mtime(path: &Path, mtime: std::time::SystemTime) {
+    modify(path, |b| {
+        let i = b.len() - 300;
+        b[i] ^= 0x04;
+    });
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+}
+
+/// `open` + `verify` of `path` fails with a checksum mismatch, and no corrupt data is served.
+fn assert_flip_found(path: &Path, p: &CacheParams, arrays: &[OwnedArray]) {
+    assert_no_corrupt_data_served(path, p, arrays);
+    let e = OperatorCache::open(path, p).unwrap().verify().unwrap_err();
+    assert!(cache_reason(&e).contains("checksum mismatch"), "{e}");
+}
+
 // Stamps need the file identity that unix reports (elsewhere every load checks every array).
 #[cfg(unix)]
 #[test]
@@ -753,16 +780,12 @@ fn full_verification_is_stamped_and_later_changes_are_still_detected() {
     write_owned(&path, &p, &arrays);
 
     // Just written: checked in full, not stamped (the change time could still be reused).
-    let c = OperatorCache::open(&path, &p).unwrap();
-    assert_eq!(c.verify().unwrap(), Verified::ByChecksums);
+    assert_eq!(verified_by(&path, &p), Verified::ByChecksums);
     assert!(!stamp.exists());
-    drop(c);
 
     settle();
-    let c = OperatorCache::open(&path, &p).unwrap();
-    assert_eq!(c.verify().unwrap(), Verified::ByChecksums);
+    assert_eq!(verified_by(&path, &p), Verified::ByChecksums);
     assert!(stamp.exists(), "a settled file's full check is stamped");
-    drop(c);
 
     // Stamped: verified without reading the payload, data bit for bit.
     let c = OperatorCache::open(&path, &p).unwrap();
@@ -776,60 +799,29 @@ fn full_verification_is_stamped_and_later_changes_are_still_detected() {
 
     // A garbled stamp is ignored (full check, stamp rewritten).
     std::fs::write(&stamp, "oxifmm-verified-v1 not a stamp\n").unwrap();
-    let c = OperatorCache::open(&path, &p).unwrap();
-    assert_eq!(c.verify().unwrap(), Verified::ByChecksums);
-    drop(c);
-    let c = OperatorCache::open(&path, &p).unwrap();
-    assert_eq!(c.verify().unwrap(), Verified::ByStamp);
-    drop(c);
+    assert_eq!(verified_by(&path, &p), Verified::ByChecksums);
+    assert_eq!(verified_by(&path, &p), Verified::ByStamp);
 
     // A copy with a flipped payload byte, its modification time set to the original's, renamed
     // over the original (the stamp stays): another inode, so the flip is found.
     let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
     let copy = dir.path().join("copy.tmp");
     std::fs::copy(&path, &copy).unwrap();
-    modify(&copy, |b| {
-        let i = b.len() - 300;
-        b[i] ^= 0x04;
-    });
-    let f = std::fs::File::options().write(true).open(&copy).unwrap();
-    f.set_modified(mtime).unwrap();
-    drop(f);
+    flip_keeping_mtime(&copy, mtime);
     std::fs::rename(&copy, &path).unwrap();
     assert!(stamp.exists());
-    assert_no_corrupt_data_served(&path, &p, &arrays);
-    let c = OperatorCache::open(&path, &p).unwrap();
-    let e = c.verify().unwrap_err();
-    assert!(cache_reason(&e).contains("checksum mismatch"), "{e}");
-    drop(c);
+    assert_flip_found(&path, &p, &arrays);
     let (c, _) = load_or_create(&path, &p, || Ok(arrays.clone())).unwrap();
     drop(c);
     settle();
-    let c = OperatorCache::open(&path, &p).unwrap();
-    assert_eq!(c.verify().unwrap(), Verified::ByChecksums);
-    drop(c);
-    let c = OperatorCache::open(&path, &p).unwrap();
-    assert_eq!(c.verify().unwrap(), Verified::ByStamp);
-    drop(c);
+    assert_eq!(verified_by(&path, &p), Verified::ByChecksums);
+    assert_eq!(verified_by(&path, &p), Verified::ByStamp);
 
     // A payload byte flipped in place, same length, modification time set back: the change
     // time still moves, so the stamp no longer matches and the flip is found.
     let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
-    modify(&path, |b| {
-        let i = b.len() - 300;
-        b[i] ^= 0x04;
-    });
-    std::fs::File::options()
-        .write(true)
-        .open(&path)
-        .unwrap()
-        .set_modified(mtime)
-        .unwrap();
-    assert_no_corrupt_data_served(&path, &p, &arrays);
-    let c = OperatorCache::open(&path, &p).unwrap();
-    let e = c.verify().unwrap_err();
-    assert!(cache_reason(&e).contains("checksum mismatch"), "{e}");
-    drop(c);
+    flip_keeping_mtime(&path, mtime);
+    assert_flip_found(&path, &p, &arrays);
 
     // Replacing the file removes the old stamp; the new file is checked in full.
     let (c, outcome) = load_or_create(&path, &p, || Ok(arrays.clone())).unwrap();
