@@ -22,12 +22,12 @@ fn bench(c: &mut Criterion) {
     let mut out = vec![0u64; n];
     g.bench_function("encode_points_into_3d_1thread", |b| {
         b.iter(|| {
-            oxifmm::morton::encode_points_into(&domain, black_box(&pts), &mut out);
+            oxifmm::geometry::morton::encode_points_into(&domain, black_box(&pts), &mut out);
             out[n / 2]
         })
     });
     g.bench_function("encode_points_3d_parallel", |b| {
-        b.iter(|| oxifmm::morton::encode_points(&domain, black_box(&pts)))
+        b.iter(|| oxifmm::geometry::morton::encode_points(&domain, black_box(&pts)))
     });
     let keys: Vec<MortonKey<3>> = pts
         .iter()

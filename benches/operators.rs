@@ -4,7 +4,7 @@
 //! not read) and `open` + `verify_all` (every array checksum: the first load of a new file).
 use criterion::{Criterion, criterion_group, criterion_main};
 use oxifmm::cache::{OperatorCache, STAMP_MARGIN, Verified};
-use oxifmm::fmm::cache_params;
+use oxifmm::operators::cache_params;
 use oxifmm::operators::{OperatorParams, level_set};
 use oxifmm::points::{Distribution, generate};
 use oxifmm::{CacheMode, Fmm, Laplace};

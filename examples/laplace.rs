@@ -258,16 +258,11 @@ fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-macro_rules! dispatch {
-    ($a:expr, $d:literal, $t:ty, [$($p:literal),*]) => {
-        match $a.order {
-            $($p => run::<$p, $d, $t>($a),)*
-            o => Err(format!("order {o} is not compiled into this example (choose from {:?})", [$($p),*]).into()),
-        }
-    };
-}
-
 fn main() {
+    // Library warnings (an unusable operator cache, say) go through the `log` facade.
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
+        .format_target(false)
+        .init();
     let a = match parse() {
         Ok(a) => a,
         Err(e) => {
@@ -275,13 +270,23 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let r = match (a.dim, a.precision.as_str()) {
-        (3, "f64") => dispatch!(&a, 3, f64, [2, 3, 4, 5, 6, 7, 8, 9, 10]),
-        (3, "f32") => dispatch!(&a, 3, f32, [2, 3, 4, 5, 6]),
-        (2, "f64") => dispatch!(&a, 2, f64, [4, 6, 8, 10, 12]),
-        (2, "f32") => dispatch!(&a, 2, f32, [4, 6]),
-        (d, p) => Err(format!("unsupported --dim {d} / --precision {p}").into()),
-    };
+    // The run-time order and dimension become const generics once, here, over the library's
+    // one list of supported orders.
+    let (dim, order) = (a.dim, a.order);
+    let r = match a.precision.as_str() {
+        "f64" => oxifmm::with_order!(dim, order, |P, D| run::<P, D, f64>(&a)),
+        "f32" => oxifmm::with_order!(dim, order, |P, D| run::<P, D, f32>(&a)),
+        p => Some(Err(
+            format!("unsupported --precision {p} (f64 or f32)").into()
+        )),
+    }
+    .unwrap_or_else(|| {
+        Err(format!(
+            "unsupported --dim {dim} / --order {order} (supported: {})",
+            oxifmm::order::SUPPORTED_ORDERS
+        )
+        .into())
+    });
     if let Err(e) = r {
         eprintln!("error: {e}");
         std::process::exit(1);

@@ -2,9 +2,9 @@
 //! crate-private dense products. Not a stable API (hidden from the docs).
 
 use crate::linalg::{Mat, gemm};
-use crate::real::Real;
+use crate::scalar::Real;
 
-pub use crate::gemm::{FIXED_K, Shape, use_generated};
+pub use crate::linalg::fixed::{FIXED_K, Shape, use_generated};
 
 /// faer (the FMM's default path): `C = alpha * A * B`, or `C += ...` with `accumulate`, all
 /// packed column-major: `A` is `m x kdim`, `B` is `kdim x cols`, `C` is `m x cols`.
@@ -52,7 +52,7 @@ pub fn generated_gemm<T: Real>(
     accumulate: bool,
     k: usize,
 ) -> bool {
-    crate::gemm::gemm_fixed(
+    crate::linalg::fixed::gemm_fixed(
         c,
         m,
         Mat::new(a, m, kdim),

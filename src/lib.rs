@@ -1,39 +1,69 @@
 //! # oxifmm
 //!
-//! A kernel-independent fast multipole method (KIFMM) for Rust.
-#![warn(missing_docs)]
+//! A kernel-independent fast multipole method (KIFMM) for Rust: `N`-body sums
+//! `phi(x_i) = sum_j K(x_i, y_j) q_j` (and their gradients) in `O(N)`, to a known accuracy.
+//! Kernel, expansion order and dimension are compile-time parameters: `Fmm::<Laplace, 6>` is
+//! Laplace in 3D at order 6, `Fmm::<Laplace, 8, 2, f32>` Laplace in 2D at order 8 in single
+//! precision.
+//!
+//! ```
+//! use oxifmm::points::{Distribution, charges, generate};
+//! use oxifmm::{CacheMode, Fmm, Laplace};
+//!
+//! let points = generate::<f64, 3>(Distribution::Uniform, 5_000, 1);
+//! let q = charges::<f64>(points.len(), 2);
+//! let fmm = Fmm::<Laplace, 6>::builder()
+//!     .sources(&points)          // targets default to the sources
+//!     .max_points_per_leaf(64)
+//!     .gradients(true)
+//!     .cache(CacheMode::Off)     // the default caches operators on disk
+//!     .build()?;
+//! let out = fmm.evaluate(&q)?;   // in the caller's order; call again with new charges
+//!
+//! // Against the direct sum at a few targets.
+//! let sample: Vec<[f64; 3]> = points[..10].to_vec();
+//! let exact = oxifmm::direct::<Laplace, 3, f64>(&points, &q, &sample, false)?;
+//! let err = (0..10).map(|i| (out.potentials[i] - exact[i]).powi(2)).sum::<f64>().sqrt()
+//!     / exact.iter().map(|x| x * x).sum::<f64>().sqrt();
+//! assert!(err < 1e-4, "relative error {err}");
+//! # Ok::<(), oxifmm::Error>(())
+//! ```
+//!
+//! ## Architecture
+//!
+//! One direction of data flow, a module per stage:
+//! points → [`geometry`] (domain, Morton keys) → [`tree`] (linear tree, interaction lists) →
+//! [`operators`] (from the [`cache`] or computed; dense algebra in `linalg`) → [`m2l`] (the
+//! M2L backend's plan) → [`eval`] (the static task graph and the passes its tasks run) →
+//! [`fmm`] (builder, `evaluate`, reports). [`kernel`] holds the kernels and their generated
+//! SIMD P2P; [`order`] the compile-time orders; [`io`] the data files of the command line.
+#![warn(missing_docs, missing_debug_implementations)]
 
 #[doc(hidden)]
 pub mod bench_support;
 pub mod cache;
-pub mod direct;
 pub mod error;
-pub mod fft;
+pub mod eval;
 pub mod fmm;
-mod gemm;
-pub mod graph;
-mod hadamard;
+pub mod fs;
+pub mod geometry;
 pub mod io;
 pub mod kernel;
 mod linalg;
-pub mod lists;
-pub mod microkernels;
-pub mod morton;
+pub mod m2l;
 pub mod operators;
 pub mod order;
 pub mod points;
-pub mod real;
-mod sort;
+pub mod scalar;
 pub mod tree;
 
-pub use cache::{CacheOutcome, CacheParams, OperatorCache};
-pub use direct::direct;
+pub use cache::{CacheMode, CacheOutcome, CacheParams, OperatorCache};
 pub use error::{Error, Result};
-pub use fmm::{BuildReport, CacheMode, EvalReport, Fmm, FmmBuilder, FmmOutput, M2l};
-pub use kernel::{Kernel, Laplace};
-pub use lists::{Csr, InteractionLists};
-pub use morton::{Domain, MortonKey};
-pub use operators::OperatorParams;
+pub use fmm::{BuildReport, EvalReport, Fmm, FmmBuilder, FmmOutput};
+pub use geometry::{Domain, MortonKey};
+pub use kernel::{Kernel, Laplace, direct};
+pub use m2l::M2l;
+pub use operators::{OperatorParams, OperatorSource};
 pub use order::{Expansion, SupportedOrder};
-pub use real::{Precision, Real};
-pub use tree::{LinearTree, Refinement, TreeOptions};
+pub use scalar::{Precision, Real};
+pub use tree::{Csr, InteractionLists, LinearTree, Refinement, TreeOptions};

@@ -1,25 +1,33 @@
 //! Compile-time expansion orders.
 //!
 //! `Fmm::<Laplace, P, D>` requires `Expansion<P, D>: SupportedOrder`; build.rs implements it
-//! for every supported order (3D: 2..=12, 2D: 2..=16), so an unsupported order is a compile
-//! error that names the supported range:
+//! for every supported order (the one list is `build/orders.rs`; today 2..=12 in 3D and
+//! 2..=16 in 2D, see [`SUPPORTED_ORDERS`]), so an unsupported order is a compile error that
+//! names the supported range:
 //!
 //! ```compile_fail
 //! use oxifmm::{Fmm, Laplace};
 //! let _ = Fmm::<Laplace, 13>::builder(); // error: order 13 is not supported in 3D
 //! ```
+//!
+//! What the order as a type buys: every size that follows from it (the surface length, and
+//! with it every operator and expansion stride) is a constant of [`SupportedOrder`], so the
+//! evaluation passes are compiled per order, with the generated fixed-size kernels for that
+//! order chosen at compile time rather than looked up per call. Code that receives the order
+//! at run time (the command line, Python) turns it into a type once, with [`with_order!`].
 
 /// An expansion of order `P` in `D` dimensions (a marker type).
+#[derive(Clone, Copy, Debug, Default)]
 pub struct Expansion<const P: usize, const D: usize>;
 
-/// Implemented (by build.rs) for every supported `Expansion<P, D>`.
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` is not supported: oxifmm supports expansion orders 2..=12 in 3D and 2..=16 in 2D",
-    label = "unsupported expansion order or dimension"
-)]
-pub trait SupportedOrder {
-    /// Points on the equivalent/check surfaces: `P^D - (P - 2)^D`.
-    const SURFACE_LEN: usize;
-}
-
 include!(concat!(env!("OUT_DIR"), "/orders.rs"));
+
+/// The supported orders in dimension `dim` (empty for an unsupported dimension).
+pub fn supported_orders(dim: usize) -> std::ops::RangeInclusive<usize> {
+    match dim {
+        2 => MIN_ORDER_2D..=MAX_ORDER_2D,
+        3 => MIN_ORDER_3D..=MAX_ORDER_3D,
+        #[allow(clippy::reversed_empty_ranges)]
+        _ => 1..=0,
+    }
+}

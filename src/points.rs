@@ -2,7 +2,7 @@
 
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 
-use crate::real::Real;
+use crate::scalar::Real;
 
 /// A point distribution.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

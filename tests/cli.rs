@@ -1,6 +1,9 @@
 //! End-to-end tests of the `oxifmm` binary: generate → run → compare with the direct sum,
 //! bad input files (message and exit code), failed outputs (no partial files), HDF5 files.
 
+mod common;
+use common::rel_l2;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -82,13 +85,6 @@ fn assert_fails(o: &Output, code: i32, needles: &[&str]) {
     for n in needles {
         assert!(e.contains(n), "stderr {e:?} lacks {n:?}");
     }
-}
-
-fn rel_l2(a: &[f64], b: &[f64]) -> f64 {
-    assert_eq!(a.len(), b.len());
-    let num: f64 = a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum();
-    let den: f64 = b.iter().map(|y| y * y).sum();
-    (num / den).sqrt()
 }
 
 fn points3(flat: &[f64]) -> Vec<[f64; 3]> {

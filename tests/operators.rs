@@ -1,11 +1,13 @@
 //! Operator accuracy against the direct sum: P2M, M2M, M2L (compressed and not), L2L + L2P.
 //! Prints the error table for p = 2..10 (`cargo test --release --test operators -- --nocapture`).
 
+mod common;
+use common::rel_l2;
+
 use faer::Mat;
-use oxifmm::operators::{
-    LevelSet, OperatorParams, kernel_matrix, level_set, surface_len, transfer_index,
-    transfer_vectors, unit_surface,
-};
+use oxifmm::geometry::surface::{surface_len, unit_surface};
+use oxifmm::geometry::transfer::{transfer_index, transfer_vectors};
+use oxifmm::operators::{LevelSet, OperatorParams, kernel_matrix, level_set};
 use oxifmm::{Kernel, Laplace};
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 
@@ -33,12 +35,6 @@ fn c2e(f: &oxifmm::operators::Factored) -> Mat<f64> {
     } else {
         dense(&f.a, f.rows, f.rank) * dense(&f.b, f.rank, f.cols)
     }
-}
-
-fn rel_err(a: &[f64], b: &[f64]) -> f64 {
-    let num: f64 = a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum();
-    let den: f64 = b.iter().map(|y| y * y).sum();
-    (num / den).sqrt()
 }
 
 fn cloud(rng: &mut StdRng, c: P3, r: f64, n: usize) -> Vec<P3> {
@@ -78,7 +74,7 @@ fn errors(p: usize) -> [f64; 6] {
         .collect();
     let check = direct(&scaled(&unit, o, ao), &src, &q);
     let equiv = apply(&uc2e, &check);
-    let p2m = rel_err(
+    let p2m = rel_l2(
         &direct(&far, &scaled(&unit, o, ai), &equiv),
         &direct(&far, &src, &q),
     );
@@ -101,7 +97,7 @@ fn errors(p: usize) -> [f64; 6] {
         .iter()
         .map(|t| [2.0 * t[0], 2.0 * t[1], 2.0 * t[2]])
         .collect();
-    let m2m_err = rel_err(
+    let m2m_err = rel_l2(
         &direct(&far2, &scaled(&unit, o, 2.0 * ai), &pequiv),
         &direct(&far2, &csrc, &q),
     );
@@ -123,8 +119,8 @@ fn errors(p: usize) -> [f64; 6] {
     let inside = cloud(&mut rng, o, 1.0, 200);
     let exact = direct(&inside, &asrc, &q);
     let l2p = |check: &[f64]| direct(&inside, &scaled(&unit, o, ao), &apply(&dc2e, check));
-    let m2l_c = rel_err(&l2p(&bcheck_c), &exact);
-    let m2l_u = rel_err(&l2p(&bcheck_u), &exact);
+    let m2l_c = rel_l2(&l2p(&bcheck_c), &exact);
+    let m2l_u = rel_l2(&l2p(&bcheck_u), &exact);
 
     // The compressed M2L chain over every transfer vector (sources filling the source box,
     // targets filling the target box): its median, the typical far-field interaction.
@@ -137,7 +133,7 @@ fn errors(p: usize) -> [f64; 6] {
             let aequiv = apply(&uc2e, &direct(&scaled(&unit, ac, ao), &asrc, &q[..100]));
             let core = dense(&ls.m2l_core(ti), k, k);
             let bcheck = apply(&u, &apply(&core, &apply(&vt, &aequiv)));
-            rel_err(&l2p(&bcheck), &direct(&inside, &asrc, &q[..100]))
+            rel_l2(&l2p(&bcheck), &direct(&inside, &asrc, &q[..100]))
         })
         .collect();
     all.sort_by(f64::total_cmp);
@@ -159,7 +155,7 @@ fn errors(p: usize) -> [f64; 6] {
     let l2l = dense(&ls.l2l[child * n * n..(child + 1) * n * n], n, n);
     let clocal = apply(&dc2e, &apply(&l2l, &plocal));
     let ctg = cloud(&mut rng, cc, 1.0, 200);
-    let l2l_err = rel_err(
+    let l2l_err = rel_l2(
         &direct(&ctg, &scaled(&unit, cc, ao), &clocal),
         &direct(&ctg, &fsrc, &q),
     );
@@ -298,7 +294,7 @@ impl Kernel<3> for ShiftedLaplace {
         let inv = 1.0 / (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt();
         (inv, std::array::from_fn(|k| -d[k] * inv * inv * inv))
     }
-    fn p2p<T: oxifmm::real::Real>(
+    fn p2p<T: oxifmm::scalar::Real>(
         sources: [&[T]; 3],
         charges: &[T],
         targets: [&[T]; 3],

@@ -1,5 +1,8 @@
 //! P2P microkernels against the scalar f64 reference, and the direct evaluator.
 
+mod common;
+use common::rel_l2;
+
 use oxifmm::{Error, Kernel, Laplace, Real, direct};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -21,23 +24,6 @@ fn charges<T: Real>(rng: &mut StdRng, n: usize) -> Vec<T> {
 
 fn refs<T, const D: usize>(v: &[Vec<T>; D]) -> [&[T]; D] {
     std::array::from_fn(|k| v[k].as_slice())
-}
-
-/// Relative L2 error of `got` against `want` (absolute when `want` is all zero), and that every
-/// output is finite.
-fn rel_l2<T: Real>(got: &[T], want: &[T]) -> f64 {
-    assert_eq!(got.len(), want.len());
-    assert!(got.iter().all(|x| x.is_finite()), "non-finite output");
-    let (mut num, mut den) = (0.0, 0.0);
-    for (g, w) in got.iter().zip(want) {
-        num += (g.to_f64() - w.to_f64()).powi(2);
-        den += w.to_f64().powi(2);
-    }
-    if den == 0.0 {
-        num.sqrt()
-    } else {
-        (num / den).sqrt()
-    }
 }
 
 /// The microkernel output and the scalar reference output (both starting from the same

@@ -135,27 +135,27 @@ fn build<const D: usize>(dist: Distribution, n: usize, seed: u64, max_pts: usize
 
 fn check_structure<const D: usize>(t: &LinearTree<D>, n_points: usize) {
     // Level-major order, parents and children consistent, leaves hold every point once.
-    for l in 0..t.levels.len() {
-        for i in t.levels[l].clone() {
-            assert_eq!(t.keys[i].level() as usize, l);
-            if i > t.levels[l].start {
-                assert!(t.keys[i - 1] < t.keys[i]);
+    for l in 0..t.levels().len() {
+        for i in t.levels()[l].clone() {
+            assert_eq!(t.keys()[i].level() as usize, l);
+            if i > t.levels()[l].start {
+                assert!(t.keys()[i - 1] < t.keys()[i]);
             }
             if l > 0 {
-                let p = t.parent[i] as usize;
-                assert_eq!(t.keys[p], t.keys[i].parent());
+                let p = t.parents()[i] as usize;
+                assert_eq!(t.keys()[p], t.keys()[i].parent());
                 assert!(t.children(p).contains(&i));
             } else {
-                assert_eq!(t.parent[i], NONE);
+                assert_eq!(t.parents()[i], NONE);
             }
-            assert_eq!(t.index_of(t.keys[i]), Some(i));
+            assert_eq!(t.index_of(t.keys()[i]), Some(i));
             for (c, ci) in t.children(i).enumerate() {
-                assert_eq!(t.keys[ci], t.keys[i].child(c));
+                assert_eq!(t.keys()[ci], t.keys()[i].child(c));
             }
         }
     }
     let mut covered = vec![0u32; n_points];
-    for &leaf in &t.leaves {
+    for &leaf in t.leaves() {
         for s in t.sources(leaf as usize) {
             covered[s] += 1;
         }
@@ -164,7 +164,7 @@ fn check_structure<const D: usize>(t: &LinearTree<D>, n_points: usize) {
         covered.iter().all(|&c| c == 1),
         "every source in exactly one leaf"
     );
-    let mut perm = t.source_order.clone();
+    let mut perm = t.source_order().to_vec();
     perm.sort_unstable();
     assert!(
         perm.iter().enumerate().all(|(i, &p)| i as u32 == p),
@@ -173,17 +173,17 @@ fn check_structure<const D: usize>(t: &LinearTree<D>, n_points: usize) {
 }
 
 fn check_points_in_boxes<const D: usize>(t: &LinearTree<D>, pts: &[[f64; D]]) {
-    for &leaf in &t.leaves {
-        let k = t.keys[leaf as usize];
+    for &leaf in t.leaves() {
+        let k = t.keys()[leaf as usize];
         for s in t.sources(leaf as usize) {
-            let p = pts[t.source_order[s] as usize];
-            assert_eq!(MortonKey::from_point(&p, &t.domain, k.level()), k);
+            let p = pts[t.source_order()[s] as usize];
+            assert_eq!(MortonKey::from_point(&p, t.domain(), k.level()), k);
         }
     }
 }
 
 fn check_balance<const D: usize>(t: &LinearTree<D>) {
-    let leaves: Vec<_> = t.leaves.iter().map(|&i| t.keys[i as usize]).collect();
+    let leaves: Vec<_> = t.leaves().iter().map(|&i| t.keys()[i as usize]).collect();
     for a in &leaves {
         for b in &leaves {
             if naive_adjacent(*a, *b) {
@@ -201,7 +201,7 @@ fn check_lists<const D: usize>(c: &Checked<D>) {
     let t = &c.tree;
     let n = t.len();
     let is_leaf = |i: usize| t.is_leaf(i);
-    let key = |i: usize| t.keys[i];
+    let key = |i: usize| t.keys()[i];
     let set = |row: &[u32]| row.iter().copied().collect::<BTreeSet<u32>>();
     // W by definition: descendants A of B's colleagues, A not adjacent to B, parent(A) adjacent.
     let mut w_naive: Vec<BTreeSet<u32>> = vec![BTreeSet::new(); n];
@@ -209,7 +209,7 @@ fn check_lists<const D: usize>(c: &Checked<D>) {
         let bk = key(b);
         // U
         let u_naive: BTreeSet<u32> = if is_leaf(b) {
-            t.leaves
+            t.leaves()
                 .iter()
                 .copied()
                 .filter(|&a| a as usize == b || naive_adjacent(key(a as usize), bk))
@@ -274,25 +274,30 @@ fn check_lists<const D: usize>(c: &Checked<D>) {
 fn check_completeness<const D: usize>(c: &Checked<D>) {
     let t = &c.tree;
     let l = &c.lists;
-    let leaf_pos: HashMap<u32, usize> = t.leaves.iter().enumerate().map(|(i, &n)| (n, i)).collect();
+    let leaf_pos: HashMap<u32, usize> = t
+        .leaves()
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| (n, i))
+        .collect();
     // Leaves under each node, as a range of leaf positions is not contiguous in level-major
     // order, so collect explicitly.
     let n = t.len();
     let mut under: Vec<Vec<usize>> = vec![Vec::new(); n];
-    for (pos, &leaf) in t.leaves.iter().enumerate() {
+    for (pos, &leaf) in t.leaves().iter().enumerate() {
         let mut i = leaf as usize;
         loop {
             under[i].push(pos);
-            if t.parent[i] == NONE {
+            if t.parents()[i] == NONE {
                 break;
             }
-            i = t.parent[i] as usize;
+            i = t.parents()[i] as usize;
         }
     }
     let mut w_nonempty = false;
     let mut x_nonempty = false;
-    for &tl in &t.leaves {
-        let mut count = vec![0u32; t.leaves.len()];
+    for &tl in t.leaves() {
+        let mut count = vec![0u32; t.leaves().len()];
         for &s in l.u.row(tl as usize) {
             count[leaf_pos[&s]] += 1;
         }
@@ -313,16 +318,17 @@ fn check_completeness<const D: usize>(c: &Checked<D>) {
                 x_nonempty = true;
                 count[leaf_pos[&s]] += 1;
             }
-            if t.parent[anc] == NONE {
+            if t.parents()[anc] == NONE {
                 break;
             }
-            anc = t.parent[anc] as usize;
+            anc = t.parents()[anc] as usize;
         }
         for (p, &cnt) in count.iter().enumerate() {
             assert_eq!(
-                cnt, 1,
+                cnt,
+                1,
                 "target leaf {tl} / source leaf {} covered {cnt} times",
-                t.leaves[p]
+                t.leaves()[p]
             );
         }
     }
@@ -386,13 +392,13 @@ fn separate_targets_and_uniform_tree() {
     let tree = LinearTree::build(&s, Some(&tg), &TreeOptions::adaptive(15, 10)).unwrap();
     let lists = InteractionLists::build(&tree);
     let mut covered = vec![0u32; tg.len()];
-    for &leaf in &tree.leaves {
+    for &leaf in tree.leaves() {
         for i in tree.targets(leaf as usize) {
             covered[i] += 1;
-            let p = tg[tree.target_order[i] as usize];
+            let p = tg[tree.target_order()[i] as usize];
             assert_eq!(
-                MortonKey::from_point(&p, &tree.domain, tree.keys[leaf as usize].level()),
-                tree.keys[leaf as usize]
+                MortonKey::from_point(&p, tree.domain(), tree.keys()[leaf as usize].level()),
+                tree.keys()[leaf as usize]
             );
         }
     }
@@ -403,8 +409,12 @@ fn separate_targets_and_uniform_tree() {
     check_completeness(&c);
 
     let u = LinearTree::build(&s, None, &TreeOptions::uniform(3)).unwrap();
-    assert_eq!(u.leaves.len(), 512);
-    assert!(u.leaves.iter().all(|&l| u.keys[l as usize].level() == 3));
+    assert_eq!(u.leaves().len(), 512);
+    assert!(
+        u.leaves()
+            .iter()
+            .all(|&l| u.keys()[l as usize].level() == 3)
+    );
 }
 
 #[test]
@@ -477,15 +487,18 @@ fn batch_encode_matches_from_point() {
             .collect();
         pts.push([-0.25; D]);
         pts.push([1.25; D]);
-        let codes = oxifmm::morton::encode_points(&domain, &pts);
+        let codes = oxifmm::geometry::morton::encode_points(&domain, &pts);
         let mut serial = vec![0u64; pts.len()];
-        oxifmm::morton::encode_points_into(&domain, &pts, &mut serial);
+        oxifmm::geometry::morton::encode_points_into(&domain, &pts, &mut serial);
         assert_eq!(codes, serial);
         let max = MortonKey::<D>::MAX_LEVEL;
         for (p, &c) in pts.iter().zip(&codes) {
             let k = MortonKey::<D>::from_point(p, &domain, max);
             assert_eq!(k.code(), c);
-            assert_eq!(c, oxifmm::morton::interleave(domain.finest_anchor(p)));
+            assert_eq!(
+                c,
+                oxifmm::geometry::morton::interleave(domain.finest_anchor(p))
+            );
             let l = rng.random_range(0..=max);
             assert_eq!(
                 MortonKey::<D>::from_point(p, &domain, l),
@@ -493,7 +506,7 @@ fn batch_encode_matches_from_point() {
             );
         }
         let pf: Vec<[f32; D]> = pts.iter().map(|p| p.map(|x| x as f32)).collect();
-        let cf = oxifmm::morton::encode_points(&domain, &pf);
+        let cf = oxifmm::geometry::morton::encode_points(&domain, &pf);
         for (p, &c) in pf.iter().zip(&cf) {
             let q = p.map(|x| x as f64);
             assert_eq!(c, MortonKey::<D>::from_point(&q, &domain, max).code());

@@ -1,0 +1,138 @@
+//! The measurements of `oxifmm bench-report`: one setting built, evaluated and checked against
+//! the direct sum, operator precomputation, and the process's memory.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use oxifmm::points::{Distribution, charges, generate};
+use oxifmm::{CacheMode, Expansion, Fmm, Laplace, Real, SupportedOrder};
+
+use crate::cli::Fail;
+use crate::operators::precompute;
+
+/// Resets the process's peak resident set size (Linux: `echo 5 > /proc/self/clear_refs`).
+fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+/// Peak resident set size (VmHWM) in bytes, on Linux.
+fn peak_rss() -> Option<u64> {
+    status_kb("VmHWM:")
+}
+
+/// Current resident set size (VmRSS) in bytes, on Linux.
+fn rss() -> Option<u64> {
+    status_kb("VmRSS:")
+}
+
+fn status_kb(key: &str) -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with(key))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+pub fn mib(b: u64) -> f64 {
+    b as f64 / (1u64 << 20) as f64
+}
+
+/// One row of the parameter table.
+pub struct Row {
+    pub n: usize,
+    pub dist: &'static str,
+    pub precision: &'static str,
+    pub order: usize,
+    pub leaf: usize,
+    pub build: f64,
+    pub eval: f64,
+    pub error: f64,
+    pub peak_rss: Option<u64>,
+    pub fmm_bytes: usize,
+    pub ops: Vec<(&'static str, Duration)>,
+}
+
+/// Builds and evaluates one setting; the error is the relative L2 error of the potential
+/// against the direct sum (f64) at `samples` evenly spaced targets.
+pub fn bench_case<const P: usize, T: Real>(
+    n: usize,
+    dist: Distribution,
+    leaf: usize,
+    samples: usize,
+    cache: &CacheMode,
+) -> Result<Row, Fail>
+where
+    Expansion<P, 3>: SupportedOrder,
+{
+    let rss_reset = reset_peak_rss();
+    let base = rss();
+    let pts = generate::<T, 3>(dist, n, 42);
+    let q = charges::<T>(n, 43);
+    let t0 = Instant::now();
+    let fmm = Fmm::<Laplace, P, 3, T>::builder()
+        .sources(&pts)
+        .max_points_per_leaf(leaf)
+        .cache(cache.clone())
+        .build()?;
+    let build = t0.elapsed().as_secs_f64();
+    let t0 = Instant::now();
+    let out = fmm.evaluate(&q)?;
+    let eval = t0.elapsed().as_secs_f64();
+    let ops = fmm.last_report().map(|r| r.operators).unwrap_or_default();
+    let br = fmm.build_report();
+    let fmm_bytes = br.tree_bytes + br.lists_bytes + br.operator_bytes + br.workspace_bytes;
+    let peak = match (rss_reset, base, peak_rss()) {
+        (true, Some(b), Some(p)) => Some(p.saturating_sub(b)),
+        _ => None,
+    };
+    drop(fmm);
+    let m = samples.min(n).max(1);
+    let stride = n / m;
+    let idx: Vec<usize> = (0..m).map(|i| i * stride).collect();
+    let src: Vec<[f64; 3]> = pts.iter().map(|p| p.map(|x| x.to_f64())).collect();
+    let q64: Vec<f64> = q.iter().map(|x| x.to_f64()).collect();
+    let tgt: Vec<[f64; 3]> = idx.iter().map(|&i| src[i]).collect();
+    let exact = oxifmm::direct::<Laplace, 3, f64>(&src, &q64, &tgt, false)?;
+    let (num, den) = idx.iter().zip(&exact).fold((0.0, 0.0), |(n, d), (&i, &e)| {
+        (n + (out.potentials[i].to_f64() - e).powi(2), d + e * e)
+    });
+    Ok(Row {
+        n,
+        dist: match dist {
+            Distribution::Uniform => "uniform",
+            Distribution::Sphere => "sphere",
+            Distribution::Clusters => "clusters",
+        },
+        precision: T::PRECISION.name(),
+        order: P,
+        leaf,
+        build,
+        eval,
+        error: (num / den).sqrt(),
+        peak_rss: peak,
+        fmm_bytes,
+        ops,
+    })
+}
+
+/// Operator precomputation (fresh cache dir: computed and saved) and reload (mmap) times.
+pub fn bench_precompute<const P: usize, T: Real>(dir: &Path) -> Result<(f64, f64), Fail>
+where
+    Expansion<P, 3>: SupportedOrder,
+{
+    let mode = CacheMode::Dir(dir.to_path_buf());
+    let (_, _, computed) = precompute::<P, 3, T>(&mode)?;
+    let (_, _, loaded) = precompute::<P, 3, T>(&mode)?;
+    Ok((computed.as_secs_f64(), loaded.as_secs_f64()))
+}
+
+pub fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}

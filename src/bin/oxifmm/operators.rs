@@ -1,0 +1,169 @@
+//! `oxifmm operators`: fill the operator cache; export it to, or import it from, HDF5.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Args;
+#[cfg(feature = "hdf5")]
+use oxifmm::Error;
+use oxifmm::points::{Distribution, generate};
+use oxifmm::{
+    CacheMode, Expansion, Fmm, Kernel, Laplace, OperatorCache, OperatorSource, Real, SupportedOrder,
+};
+#[cfg(feature = "hdf5")]
+use oxifmm::{CacheParams, OperatorParams};
+
+use crate::cli::{Fail, Prec, Ui, cache_mode, dispatch};
+
+#[derive(Args, Debug)]
+pub struct OperatorsArgs {
+    /// Expansion order (3D: 2..=12). Not needed with --import.
+    #[arg(long, required_unless_present = "import")]
+    pub order: Option<usize>,
+    /// Dimension. Only 3D operators are cached: 2D Laplace is not homogeneous, its operators
+    /// depend on the tree and are computed per run.
+    #[arg(long, default_value_t = 3)]
+    pub dim: usize,
+    /// Precision of the operators.
+    #[arg(long, value_enum, default_value = "f64")]
+    pub precision: Prec,
+    /// Cache directory (default: $OXIFMM_CACHE_DIR, else $XDG_CACHE_HOME/oxifmm, else
+    /// ~/.cache/oxifmm).
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
+    /// After precomputing (or loading), export the operators to this HDF5 file (feature hdf5).
+    #[arg(long, conflicts_with = "import")]
+    pub export: Option<PathBuf>,
+    /// Convert this HDF5 operator file (written by --export) into the cache (feature hdf5);
+    /// its parameters come from the file.
+    #[arg(long)]
+    pub import: Option<PathBuf>,
+}
+
+/// The cache parameters `Fmm::build` uses for Laplace at order P in precision T.
+#[cfg(feature = "hdf5")]
+fn cache_params<const D: usize, T: Real>(order: usize) -> CacheParams
+where
+    Laplace: Kernel<D>,
+{
+    let prm = OperatorParams::defaults(order, T::EPSILON.to_f64());
+    oxifmm::operators::cache_params::<Laplace, D, T>(order, &prm)
+}
+
+/// Builds a small FMM at order P so that its operators are computed (or loaded) into the
+/// cache; returns the cache note, the cache file and the time taken.
+pub fn precompute<const P: usize, const D: usize, T: Real>(
+    mode: &CacheMode,
+) -> Result<(String, Option<PathBuf>, Duration), Fail>
+where
+    Laplace: Kernel<D>,
+    Expansion<P, D>: SupportedOrder,
+{
+    let pts = generate::<T, D>(Distribution::Uniform, 512, 1);
+    let fmm = Fmm::<Laplace, P, D, T>::builder()
+        .sources(&pts)
+        .max_points_per_leaf(64)
+        .cache(mode.clone())
+        .build()?;
+    let r = fmm.build_report();
+    let path = match &r.cache {
+        // The library fell back to memory; for this command the cache file is the output.
+        OperatorSource::Unusable { error, .. } => {
+            return Err(Fail::Output(format!(
+                "cannot write the operator cache: {error}"
+            )));
+        }
+        OperatorSource::Loaded { path }
+        | OperatorSource::Saved { path }
+        | OperatorSource::Replaced { path, .. } => Some(path.clone()),
+        OperatorSource::NotCached => None,
+    };
+    Ok((r.cache.to_string(), path, r.operators))
+}
+
+pub fn cmd_operators(a: &OperatorsArgs, ui: &Ui) -> Result<(), Fail> {
+    let dir = cache_mode(&a.cache_dir, false)
+        .directory()
+        .expect("a cache directory");
+    if let Some(h5) = &a.import {
+        return import(h5, &dir, ui);
+    }
+    if a.dim != 3 {
+        return Err(Fail::Usage(
+            "only 3D operators are cached (2D Laplace is not homogeneous: its operators are \
+             computed per tree level in every run)"
+                .into(),
+        ));
+    }
+    let order = a.order.expect("clap requires --order without --import");
+    #[cfg(not(feature = "hdf5"))]
+    if let Some(e) = &a.export {
+        return Err(Fail::Usage(format!(
+            "--export {}: HDF5 needs oxifmm built with `--features hdf5`",
+            e.display()
+        )));
+    }
+    let pb = ui.spinner(format!(
+        "operators: Laplace 3D, order {order}, {}",
+        if a.precision == Prec::F64 {
+            "f64"
+        } else {
+            "f32"
+        }
+    ));
+    let mode = CacheMode::Dir(dir.clone());
+    let (note, path, took) = dispatch!(3usize, a.precision, order, precompute, (&mode))?;
+    pb.finish_and_clear();
+    let path = path.expect("3D Laplace operators are cached");
+    ui.say(format!(
+        "operators: {note} ({:.3} s)\ncache file: {}",
+        took.as_secs_f64(),
+        path.display()
+    ));
+    #[cfg(feature = "hdf5")]
+    if let Some(h5) = &a.export {
+        let params = match a.precision {
+            Prec::F64 => cache_params::<3, f64>(order),
+            Prec::F32 => cache_params::<3, f32>(order),
+        };
+        let cache = OperatorCache::open(&path, &params)?;
+        oxifmm::cache::export_hdf5(&cache, h5).map_err(|e| Fail::Output(e.to_string()))?;
+        ui.say(format!("exported to {}", h5.display()));
+    }
+    #[cfg(not(feature = "hdf5"))]
+    let _ = (OperatorCache::open, &a.export);
+    Ok(())
+}
+
+#[cfg(feature = "hdf5")]
+fn import(h5: &Path, dir: &Path, ui: &Ui) -> Result<(), Fail> {
+    if !h5.exists() {
+        return Err(Fail::Input(format!(
+            "bad input {}: no such file",
+            h5.display()
+        )));
+    }
+    let cache = oxifmm::cache::import_hdf5_into(h5, dir).map_err(|e| match e {
+        Error::Hdf5 { .. } => Fail::Input(e.to_string()),
+        other => Fail::from(other),
+    })?;
+    let params = cache.params();
+    ui.say(format!(
+        "imported {} ({} {}D order {} {})\ncache file: {}",
+        h5.display(),
+        params.kernel,
+        params.dim,
+        params.order,
+        params.precision,
+        cache.path().display()
+    ));
+    Ok(())
+}
+
+#[cfg(not(feature = "hdf5"))]
+fn import(h5: &Path, _dir: &Path, _ui: &Ui) -> Result<(), Fail> {
+    Err(Fail::Usage(format!(
+        "--import {}: HDF5 needs oxifmm built with `--features hdf5`",
+        h5.display()
+    )))
+}

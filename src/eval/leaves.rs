@@ -1,0 +1,69 @@
+//! The leaf passes: P2P over the U list (the near field), and per leaf L2P, M2P over the W
+//! list, into the targets' outputs.
+
+use super::context::{Clock, Ctx, T_L2P, T_M2P, T_P2P};
+use super::graph::Task;
+use crate::kernel::Kernel;
+use crate::scalar::Real;
+
+impl<K: Kernel<D>, const D: usize, T: Real> Ctx<'_, K, D, T> {
+    pub(super) fn p2p(&self, task: &Task, acc: &mut [u64; 8]) {
+        let mut clock = Clock::start();
+        for b in task.nodes.clone() {
+            let b = b as usize;
+            let tr = self.tree.targets(b);
+            if !self.tree.is_leaf(b) || tr.is_empty() {
+                continue;
+            }
+            // SAFETY: this task is the first writer of its leaves' targets; the Evaluate task
+            // of the same chunk (the only other writer) waits for it.
+            let out = unsafe { self.out.get_mut(tr.start * self.n_out..tr.end * self.n_out) };
+            out.fill(T::ZERO);
+            let tgt: [&[T]; D] = std::array::from_fn(|k| &self.tgt[k][tr.clone()]);
+            for &a in self.lists.u.row(b) {
+                let sr = self.tree.sources(a as usize);
+                if sr.is_empty() {
+                    continue;
+                }
+                let (s, q) = self.src_slices(sr);
+                K::p2p(s, q, tgt, out, self.gradients);
+            }
+        }
+        clock.lap(acc, T_P2P);
+    }
+
+    pub(super) fn evaluate_leaves(&self, task: &Task, acc: &mut [u64; 8]) {
+        let n = self.ops.n;
+        let level = task.level as usize;
+        let mut surf = self.scratch(D * n);
+        let mut clock = Clock::start();
+        for b in task.nodes.clone() {
+            let b = b as usize;
+            let tr = self.tree.targets(b);
+            if !self.tree.is_leaf(b) || tr.is_empty() {
+                continue;
+            }
+            // SAFETY: the P2P task of this chunk (the other writer) is a predecessor.
+            let out = unsafe { self.out.get_mut(tr.start * self.n_out..tr.end * self.n_out) };
+            let tgt: [&[T]; D] = std::array::from_fn(|k| &self.tgt[k][tr.clone()]);
+            if level >= 2 {
+                self.surface(b, self.ops.alpha_outer, &mut surf);
+                // SAFETY: this chunk's downward task is a predecessor.
+                let eq = unsafe { self.down_equiv.get(b * n..(b + 1) * n) };
+                K::p2p(Self::soa(&surf, n), eq, tgt, out, self.gradients);
+                clock.lap(acc, T_L2P);
+            }
+            for &a in self.lists.w.row(b) {
+                let a = a as usize;
+                if self.tree.sources(a).is_empty() {
+                    continue;
+                }
+                self.surface(a, self.ops.alpha_inner, &mut surf);
+                // SAFETY: the source box's upward task is a predecessor.
+                let eq = unsafe { self.up_equiv.get(a * n..(a + 1) * n) };
+                K::p2p(Self::soa(&surf, n), eq, tgt, out, self.gradients);
+            }
+            clock.lap(acc, T_M2P);
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! The M2L pass, for either backend: the SVD backend applies each transfer vector's core to the
+//! gathered multipoles that share it (two thin products, then a scatter-add); the FFT backend
+//! transforms the source children, multiplies in the frequency domain and transforms back.
+
+use super::context::{Clock, Ctx, T_M2L};
+use super::graph::Task;
+use crate::kernel::Kernel;
+use crate::linalg::{Mat, gemm};
+use crate::m2l::fft::grid::{FftGrid, Twiddles};
+use crate::m2l::fft::hadamard::{HADAMARD_JB, HadamardArgs, hadamard};
+use crate::m2l::fft::plan::FftChunk;
+use crate::m2l::fft::transforms::{forward8, inverse8};
+use crate::scalar::Real;
+
+/// Forward DFTs of the source children of an FFT M2L task, 8 siblings at a time, into the
+/// task's plane-major spectra (run through pulp's dispatch so that the 8-lane loops of
+/// [`forward8`] compile to the machine's SIMD).
+struct Forward<'a, 'c, K, const D: usize, T> {
+    ctx: &'a Ctx<'c, K, D, T>,
+    plan: &'a FftChunk,
+    g: &'a FftGrid,
+    tw: &'a Twiddles<'a, T>,
+    spec: &'a mut [T],
+    scratch: &'a mut [T],
+}
+
+impl<K: Kernel<D>, const D: usize, T: Real> pulp::WithSimd for Forward<'_, '_, K, D, T> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) -> Self::Output {
+        let Forward {
+            ctx,
+            plan,
+            g,
+            tw,
+            spec,
+            scratch,
+        } = self;
+        let n = ctx.ops.n;
+        let ns = plan.sparents.len();
+        for (li, &sp) in plan.sparents.iter().enumerate() {
+            let first = ctx.tree.first_children()[sp as usize] as usize;
+            let inputs: [Option<&[T]>; 8] = std::array::from_fn(|sc| {
+                let b = first + sc;
+                // SAFETY: the source children's upward tasks are predecessors of this task.
+                (!ctx.tree.sources(b).is_empty())
+                    .then(|| unsafe { ctx.up_equiv.get(b * n..(b + 1) * n) })
+            });
+            let plane = g.n * g.nz;
+            forward8(
+                g,
+                tw,
+                inputs,
+                &mut spec[li * plane * 16..],
+                ns * plane * 16,
+                scratch,
+            );
+        }
+    }
+}
+
+/// Inverse DFTs of an FFT M2L task, 8 target siblings at a time, into their check
+/// potentials (dispatched like [`Forward`]).
+struct Inverse<'a, 'c, K, const D: usize, T> {
+    ctx: &'a Ctx<'c, K, D, T>,
+    plan: &'a FftChunk,
+    g: &'a FftGrid,
+    tw: &'a Twiddles<'a, T>,
+    accum: &'a [T],
+    /// Check potentials of the task's nodes, `n` per node from `first`.
+    dst: &'a mut [T],
+    first: usize,
+    scale: T,
+    scratch: &'a mut [T],
+}
+
+impl<K: Kernel<D>, const D: usize, T: Real> pulp::WithSimd for Inverse<'_, '_, K, D, T> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) -> Self::Output {
+        let Inverse {
+            ctx,
+            plan,
+            g,
+            tw,
+            accum,
+            dst,
+            first,
+            scale,
+            scratch,
+        } = self;
+        let n = ctx.ops.n;
+        let ntp = plan.tparents.len();
+        for (tp, &p) in plan.tparents.iter().enumerate() {
+            let c0 = ctx.tree.first_children()[p as usize] as usize;
+            let block = &mut dst[(c0 - first) * n..(c0 - first + 8) * n];
+            let mut it = block.chunks_exact_mut(n).enumerate();
+            let outs: [Option<&mut [T]>; 8] = std::array::from_fn(|_| {
+                let (tc, o) = it.next().expect("8 children");
+                (!ctx.tree.targets(c0 + tc).is_empty()).then_some(o)
+            });
+            let plane = g.n * g.nz;
+            inverse8(
+                g,
+                tw,
+                &accum[tp * plane * 16..],
+                ntp * plane * 16,
+                outs,
+                scale,
+                scratch,
+            );
+        }
+    }
+}
+
+impl<K: Kernel<D>, const D: usize, T: Real> Ctx<'_, K, D, T> {
+    pub(super) fn m2l(&self, task: &Task, acc: &mut [u64; 8]) {
+        let c = task.chunk as usize;
+        let g = &self.plan.groups[c];
+        let level = task.level as usize;
+        let set = &self.views[self.ops.set_of_level[level]];
+        let k = set.k;
+        let kmax = self.ops.max_rank;
+        let r = task.nodes.start as usize..task.nodes.end as usize;
+        let mut clock = Clock::start();
+        // SAFETY: this task is the only writer of down_hat for its range; the downward task of
+        // the same chunk reads it after (edge).
+        let dst = unsafe { self.down_hat.get_mut(r.start * kmax..r.end * kmax) };
+        dst.fill(T::ZERO);
+        let mg = g.max_group;
+        let rmax = set.core_ranks.iter().copied().max().unwrap_or(0);
+        {
+            let mut buf = self.scratch(2 * k * mg + rmax * mg);
+            let (gathered, rest) = buf.split_at_mut(k * mg);
+            let (product, coeffs) = rest.split_at_mut(k * mg);
+            for (gi, &t) in g.t.iter().enumerate() {
+                let pairs = &g.pairs[g.offsets[gi] as usize..g.offsets[gi + 1] as usize];
+                let m = pairs.len();
+                for (j, &(_, a)) in pairs.iter().enumerate() {
+                    let a = a as usize;
+                    // SAFETY: the source's upward task is a predecessor (edge from the plan).
+                    let src = unsafe { self.up_hat.get(a * kmax..a * kmax + k) };
+                    gathered[j * k..(j + 1) * k].copy_from_slice(src);
+                }
+                // C_t X = A_t (B_t^T X): two thin products through the core's own rank.
+                let t = t as usize;
+                let (rt, off) = (set.core_ranks[t], set.core_offsets[t]);
+                let coeffs = &mut coeffs[..rt * m];
+                gemm(
+                    coeffs,
+                    rt,
+                    Mat::new(&set.m2l_core_bt[off..off + rt * k], rt, k),
+                    Mat::new(&gathered[..k * m], k, m),
+                    T::ONE,
+                    false,
+                );
+                gemm(
+                    &mut product[..k * m],
+                    k,
+                    Mat::new(&set.m2l_core_a[off..off + k * rt], k, rt),
+                    Mat::new(coeffs, rt, m),
+                    T::ONE,
+                    false,
+                );
+                for (j, &(b, _)) in pairs.iter().enumerate() {
+                    let off = (b as usize - r.start) * kmax;
+                    for (d, s) in dst[off..off + k]
+                        .iter_mut()
+                        .zip(&product[j * k..(j + 1) * k])
+                    {
+                        *d += *s;
+                    }
+                }
+            }
+        }
+        clock.lap(acc, T_M2L);
+    }
+
+    pub(super) fn m2l_fft(&self, task: &Task, acc: &mut [u64; 8]) {
+        let c = task.chunk as usize;
+        let plan = &self.plan.fft[c];
+        let g = self.ops.fft_grid.as_ref().expect("FFT operators in 3D");
+        let nf = g.nfreq;
+        let n = self.ops.n;
+        let level = task.level as usize;
+        let set = &self.views[self.ops.set_of_level[level]];
+        let nt = set.fft_re.len() / nf;
+        let scale = T::from_f64(self.ops.scales[level].kernel);
+        let tw = Twiddles {
+            cos: &self.ops.tw_cos,
+            sin: &self.ops.tw_sin,
+        };
+        let r = task.nodes.start as usize..task.nodes.end as usize;
+        let mut clock = Clock::start();
+        // SAFETY: this task is the only writer of down_hat (stride n here) for its range.
+        let dst = unsafe { self.down_hat.get_mut(r.start * n..r.end * n) };
+        dst.fill(T::ZERO);
+        let (ns, ntp) = (plan.sparents.len(), plan.tparents.len());
+        if ntp == 0 || ns == 0 {
+            clock.lap(acc, T_M2L);
+            return;
+        }
+        let mut used = [false; 27];
+        for (ti, u) in used.iter_mut().enumerate() {
+            *u = (0..ntp).any(|tp| plan.slots[tp * 27 + ti] != u32::MAX);
+        }
+        let len_spec = nf * ns * 16;
+        let len_accum = nf * ntp * 16;
+        let len_m = HADAMARD_JB * 27 * 128;
+        let total = len_spec + len_accum + len_m + g.scratch_len();
+        {
+            let mut buf = self.scratch(total);
+            let (spec, rest) = buf.split_at_mut(len_spec);
+            let (accum, rest) = rest.split_at_mut(len_accum);
+            let (m, scratch) = rest.split_at_mut(len_m);
+            // Source spectra, [kx][source parent][j][re 8 | im 8] (children in lanes).
+            pulp::Arch::new().dispatch(Forward {
+                ctx: self,
+                plan,
+                g,
+                tw: &tw,
+                spec,
+                scratch,
+            });
+            // Hadamard products: accum[f][tp][tc] = sum M[T][f][sc][tc] spec[f][sp][sc].
+            hadamard(
+                g.p,
+                HadamardArgs {
+                    accum,
+                    spec,
+                    m,
+                    gre: set.fft_re,
+                    gim: set.fft_im,
+                    nt,
+                    ns,
+                    ntp,
+                    slots: &plan.slots,
+                    used: &used,
+                    pair_table: &self.ops.pair_table,
+                },
+            );
+            // Back to check potentials, 8 target children at a time.
+            pulp::Arch::new().dispatch(Inverse {
+                ctx: self,
+                plan,
+                g,
+                tw: &tw,
+                accum,
+                dst,
+                first: r.start,
+                scale,
+                scratch,
+            });
+        }
+        clock.lap(acc, T_M2L);
+    }
+}

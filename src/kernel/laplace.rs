@@ -1,0 +1,60 @@
+//! The Laplace kernel. Its formula is written once, in build.rs's kernel table
+//! (`build/p2p/table.rs`); the scalar evaluations and the SIMD P2P are generated from it.
+
+use super::Kernel;
+use super::generated;
+use crate::scalar::Real;
+
+/// The Laplace kernel: `1/(4 pi r)` in 3D, `-ln(r)/(2 pi)` in 2D.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Laplace;
+
+impl Kernel<3> for Laplace {
+    const NAME: &'static str = "laplace";
+    const HOMOGENEOUS_DEGREE: Option<i32> = Some(-1);
+
+    #[inline]
+    fn eval(x: &[f64; 3], y: &[f64; 3]) -> f64 {
+        generated::laplace3d_eval(x, y)
+    }
+
+    #[inline]
+    fn eval_with_gradient(x: &[f64; 3], y: &[f64; 3]) -> (f64, [f64; 3]) {
+        generated::laplace3d_eval_with_gradient(x, y)
+    }
+
+    fn p2p<T: Real>(
+        sources: [&[T]; 3],
+        charges: &[T],
+        targets: [&[T]; 3],
+        out: &mut [T],
+        gradients: bool,
+    ) {
+        generated::laplace3d_p2p(sources, charges, targets, out, gradients);
+    }
+}
+
+impl Kernel<2> for Laplace {
+    const NAME: &'static str = "laplace";
+    const HOMOGENEOUS_DEGREE: Option<i32> = None;
+
+    #[inline]
+    fn eval(x: &[f64; 2], y: &[f64; 2]) -> f64 {
+        generated::laplace2d_eval(x, y)
+    }
+
+    #[inline]
+    fn eval_with_gradient(x: &[f64; 2], y: &[f64; 2]) -> (f64, [f64; 2]) {
+        generated::laplace2d_eval_with_gradient(x, y)
+    }
+
+    fn p2p<T: Real>(
+        sources: [&[T]; 2],
+        charges: &[T],
+        targets: [&[T]; 2],
+        out: &mut [T],
+        gradients: bool,
+    ) {
+        generated::laplace2d_p2p(sources, charges, targets, out, gradients);
+    }
+}

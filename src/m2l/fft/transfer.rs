@@ -1,0 +1,226 @@
+//! The FFT M2L's precomputed operators: the transfer functions `DFT(G_t)` of every transfer
+//! vector, and the table from (parent offset, source child, target child) to transfer vector.
+
+use super::grid::FftGrid;
+use crate::geometry::transfer::{
+    child_offset, offset_at, offset_index, transfer_table, transfer_vectors,
+};
+use crate::kernel::Kernel;
+
+/// Transfer functions `DFT(G_t)` of every transfer vector, for boxes of half-width `r`:
+/// `(re, im)`, each `[frequency][transfer vector]`.
+/// Generic over `D` so that dimension-generic code can call it; `D` must be 3.
+pub fn transfer_functions<K: Kernel<D>, const D: usize>(
+    p: usize,
+    r: f64,
+    alpha_inner: f64,
+) -> (Vec<f64>, Vec<f64>) {
+    assert_eq!(D, 3, "the FFT M2L is 3D only");
+    let g = FftGrid::new(p);
+    let tv = transfer_vectors::<D>();
+    let nt = tv.len();
+    let n = g.n;
+    let h = 2.0 * alpha_inner * r / (p - 1) as f64;
+    let mut re = vec![0.0; g.nfreq * nt];
+    let mut im = vec![0.0; g.nfreq * nt];
+    let per_t: Vec<(Vec<f64>, Vec<f64>)> = {
+        use rayon::prelude::*;
+        tv.par_iter()
+            .map(|t| {
+                // Full complex 3D DFT of the kernel grid, only kz <= N/2 kept.
+                let pi = p as i64;
+                let mut grid = vec![0.0; n * n * n];
+                for dx in -(pi - 1)..pi {
+                    for dy in -(pi - 1)..pi {
+                        for dz in -(pi - 1)..pi {
+                            let d = [dx, dy, dz];
+                            let x: [f64; D] =
+                                std::array::from_fn(|k| h * d[k] as f64 - 2.0 * r * t[k] as f64);
+                            let idx = |d: i64| d.rem_euclid(n as i64) as usize;
+                            grid[(idx(dx) * n + idx(dy)) * n + idx(dz)] = K::eval(&x, &[0.0; D]);
+                        }
+                    }
+                }
+                dft3_real(&g, &grid)
+            })
+            .collect()
+    };
+    for (ti, (r_, i_)) in per_t.iter().enumerate() {
+        for f in 0..g.nfreq {
+            re[f * nt + ti] = r_[f];
+            im[f * nt + ti] = i_[f];
+        }
+    }
+    (re, im)
+}
+
+/// Plain O(N^4) separable DFT of a real `N^3` grid (precomputation only).
+fn dft3_real(g: &FftGrid, grid: &[f64]) -> (Vec<f64>, Vec<f64>) {
+    let (n, nz) = (g.n, g.nz);
+    let mut a = vec![(0.0, 0.0); n * n * nz];
+    for xy in 0..n * n {
+        for kz in 0..nz {
+            let (mut sr, mut si) = (0.0, 0.0);
+            for z in 0..n {
+                sr += grid[xy * n + z] * g.cos[kz * n + z];
+                si -= grid[xy * n + z] * g.sin[kz * n + z];
+            }
+            a[xy * nz + kz] = (sr, si);
+        }
+    }
+    let mut b = vec![(0.0, 0.0); n * n * nz];
+    for x in 0..n {
+        for ky in 0..n {
+            for kz in 0..nz {
+                let (mut sr, mut si) = (0.0, 0.0);
+                for y in 0..n {
+                    let (ar, ai) = a[(x * n + y) * nz + kz];
+                    let (c, s) = (g.cos[ky * n + y], g.sin[ky * n + y]);
+                    sr += ar * c + ai * s;
+                    si += ai * c - ar * s;
+                }
+                b[(x * n + ky) * nz + kz] = (sr, si);
+            }
+        }
+    }
+    let mut re = vec![0.0; n * n * nz];
+    let mut im = vec![0.0; n * n * nz];
+    for kx in 0..n {
+        for yz in 0..n * nz {
+            let (mut sr, mut si) = (0.0, 0.0);
+            for x in 0..n {
+                let (br, bi) = b[x * n * nz + yz];
+                let (c, s) = (g.cos[kx * n + x], g.sin[kx * n + x]);
+                sr += br * c + bi * s;
+                si += bi * c - br * s;
+            }
+            re[kx * n * nz + yz] = sr;
+            im[kx * n * nz + yz] = si;
+        }
+    }
+    (re, im)
+}
+
+/// For parent offset `T` (index `0..27`, `(Tx + 1) * 9 + (Ty + 1) * 3 + Tz + 1`), target child
+/// `tc` and source child `sc`: the transfer-vector index, or `u32::MAX` for adjacent pairs.
+pub fn child_pair_table() -> Vec<u32> {
+    let table = transfer_table::<3>();
+    let mut out = vec![u32::MAX; 27 * 64];
+    for ti in 0..27 {
+        let big = offset_at::<3>(ti, 1);
+        for tc in 0..8 {
+            for sc in 0..8 {
+                let (s, c) = (child_offset::<3>(sc), child_offset::<3>(tc));
+                let t: [i64; 3] = std::array::from_fn(|k| 2 * big[k] + s[k] - c[k]);
+                if t.iter().all(|x| x.abs() <= 3) {
+                    out[ti * 64 + sc * 8 + tc] = table[offset_index(t, 3)];
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::grid::{FftGrid, LANES, Twiddles};
+    use super::super::transforms::{forward8, inverse8};
+    use super::*;
+    use crate::geometry::surface::unit_surface;
+    use crate::geometry::transfer::transfer_vectors;
+    use crate::kernel::{Kernel, Laplace};
+
+    #[test]
+    fn fft_m2l_matches_dense_kernel_matrix() {
+        for p in [3usize, 4, 6] {
+            let g = FftGrid::new(p);
+            let unit = unit_surface::<3>(p);
+            assert_eq!(unit.len(), g.surf_cube.len());
+            let (cos, sin) = g.twiddles::<f64>();
+            let tw = Twiddles {
+                cos: &cos,
+                sin: &sin,
+            };
+            let alpha = 1.05;
+            let (tre, tim) = transfer_functions::<Laplace, 3>(p, 1.0, alpha);
+            let tv = transfer_vectors::<3>();
+            let nt = tv.len();
+            // Eight different densities, one per lane (lane 5 empty), each translated by its
+            // own transfer vector.
+            let qs: Vec<Vec<f64>> = (0..LANES)
+                .map(|l| {
+                    (0..unit.len())
+                        .map(|i| ((i * 7919 + 31 * l) % 13) as f64 - 6.0)
+                        .collect()
+                })
+                .collect();
+            let stride = 2 * LANES;
+            let kx_stride = g.n * g.nz * stride;
+            let mut spec = vec![0.0; g.nfreq * stride];
+            let mut scratch = vec![0.0; g.scratch_len()];
+            let inputs: [Option<&[f64]>; LANES] =
+                std::array::from_fn(|l| (l != 5).then_some(qs[l].as_slice()));
+            forward8(&g, &tw, inputs, &mut spec, kx_stride, &mut scratch);
+            let tis: [usize; LANES] = [0, 17, nt / 2, nt - 1, 100, 200, 250, 3];
+            let mut prod = vec![0.0; g.nfreq * stride];
+            for f in 0..g.nfreq {
+                for (l, &ti) in tis.iter().enumerate() {
+                    let (a, b) = (tre[f * nt + ti], tim[f * nt + ti]);
+                    let (sr, si) = (spec[f * stride + l], spec[f * stride + LANES + l]);
+                    prod[f * stride + l] = a * sr - b * si;
+                    prod[f * stride + LANES + l] = a * si + b * sr;
+                }
+            }
+            let mut phis = vec![vec![1.0; unit.len()]; LANES];
+            {
+                let mut it = phis.iter_mut();
+                let outs: [Option<&mut [f64]>; LANES] =
+                    std::array::from_fn(|_| it.next().map(|v| v.as_mut_slice()));
+                inverse8(&g, &tw, &prod, kx_stride, outs, 1.0, &mut scratch);
+            }
+            for (l, &ti) in tis.iter().enumerate() {
+                let t = tv[ti];
+                // Dense: target check surface at the origin, source equivalent at 2 t.
+                let mut maxerr: f64 = 0.0;
+                let mut maxval: f64 = 0.0;
+                for (i, x) in unit.iter().enumerate() {
+                    let xi = [alpha * x[0], alpha * x[1], alpha * x[2]];
+                    let mut s = 0.0;
+                    if l != 5 {
+                        for (j, y) in unit.iter().enumerate() {
+                            let yj = [
+                                2.0 * t[0] as f64 + alpha * y[0],
+                                2.0 * t[1] as f64 + alpha * y[1],
+                                2.0 * t[2] as f64 + alpha * y[2],
+                            ];
+                            s += <Laplace as Kernel<3>>::eval(&xi, &yj) * qs[l][j];
+                        }
+                    }
+                    // The outputs started at 1: inverse8 accumulates.
+                    maxerr = maxerr.max((s + 1.0 - phis[l][i]).abs());
+                    maxval = maxval.max(s.abs()).max(1.0);
+                }
+                assert!(
+                    maxerr < 1e-12 * maxval,
+                    "p {p} lane {l} t {t:?}: {maxerr:e} vs {maxval:e}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn child_pairs_cover_exactly_the_v_list_offsets() {
+        let tab = child_pair_table();
+        // T = 0 (siblings): all adjacent.
+        assert!(tab[13 * 64..14 * 64].iter().all(|&x| x == u32::MAX));
+        // Every transfer vector appears, and each pair of children of adjacent parents that is
+        // not adjacent has one.
+        let mut seen = vec![false; 316];
+        for &x in &tab {
+            if x != u32::MAX {
+                seen[x as usize] = true;
+            }
+        }
+        assert!(seen.iter().all(|&s| s));
+    }
+}

@@ -1,0 +1,128 @@
+//! The M2L stage: the backend choice and the precomputed plans that the evaluation's M2L
+//! tasks follow (the SVD backend's pairs grouped by transfer vector, [`svd`]; the FFT
+//! backend's sibling groups, [`fft`]).
+
+pub(crate) mod fft;
+pub(crate) mod svd;
+
+use std::ops::Range;
+
+use fft::plan::FftChunk;
+use svd::M2lGroups;
+
+use crate::tree::{InteractionLists, LinearTree};
+
+/// The M2L backend.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum M2l {
+    /// SVD-compressed M2L (shared bases, per transfer vector a core stored as two factors of
+    /// its own rank), applied per transfer vector and task as two thin products (2D and 3D).
+    Svd,
+    /// FFT-based M2L: Hadamard products in the frequency domain between sibling groups
+    /// (3D only).
+    Fft,
+    /// Per (dimension, precision, order) from the table in the README, produced by
+    /// `cargo bench --bench m2l` (one thread, 200k uniform points, p = 4, 6, 8, f32 and f64,
+    /// plus p = 10 f64 from the example): with each transfer vector's core recompressed to its
+    /// own rank, the SVD/GEMM backend serves 1.3x (p = 10, f64) to 8.7x (p = 8, f32) more target
+    /// boxes per second than the FFT backend on the development machine, so `Auto` is the SVD
+    /// backend for every measured pair.
+    #[default]
+    Auto,
+}
+
+impl M2l {
+    /// The backend `Auto` resolves to. Today the SVD backend for every dimension, precision
+    /// and order (see [`M2l::Auto`] for the measurements), so the choice takes no arguments;
+    /// a kernel whose measurements differ (Helmholtz) will decide per case here.
+    pub fn resolve(self) -> M2l {
+        match self {
+            M2l::Auto => M2l::Svd,
+            other => other,
+        }
+    }
+}
+
+/// Precomputed M2L work: per M2L task, the (target, source) pairs grouped by transfer vector.
+#[derive(Default)]
+pub(crate) struct Plan {
+    /// SVD backend: per chunk, the (target, source) pairs grouped by transfer vector.
+    pub(crate) groups: Vec<M2lGroups>,
+    /// FFT backend: per chunk, target parents and their source parents.
+    pub(crate) fft: Vec<FftChunk>,
+}
+
+impl Plan {
+    /// The plan of `backend` (resolved) over the task chunks `ranges` (level, node range).
+    pub(crate) fn build<const D: usize>(
+        tree: &LinearTree<D>,
+        lists: &InteractionLists,
+        ranges: &[(u32, Range<u32>)],
+        backend: M2l,
+    ) -> Self {
+        if backend == M2l::Fft {
+            Plan {
+                groups: Vec::new(),
+                fft: fft::plan::build(tree, ranges),
+            }
+        } else {
+            Plan {
+                groups: svd::build(tree, lists, ranges),
+                fft: Vec::new(),
+            }
+        }
+    }
+
+    /// Floating-point operations of one execution of the M2L tasks (see the build report's
+    /// `m2l_flops`): `ranks(level)` gives the SVD rank `k` and the core ranks `r_t` of the
+    /// operators that `level` uses; `p` is the order.
+    pub(crate) fn flops<'r, const D: usize>(
+        &self,
+        tree: &LinearTree<D>,
+        ranks: impl Fn(usize) -> (usize, &'r [usize]),
+        p: usize,
+    ) -> f64 {
+        let mut total = 0.0;
+        for g in &self.groups {
+            if g.pairs.is_empty() {
+                continue;
+            }
+            let level = tree.keys()[g.pairs[0].0 as usize].level() as usize;
+            let (k, core_ranks) = ranks(level);
+            for (gi, &t) in g.t.iter().enumerate() {
+                let m = (g.offsets[gi + 1] - g.offsets[gi]) as f64;
+                total += 4.0 * k as f64 * core_ranks[t as usize] as f64 * m;
+            }
+        }
+        if !self.fft.is_empty() {
+            let (pf, n) = (p as f64, 2.0 * p as f64);
+            let nz = n / 2.0 + 1.0;
+            let nf = n * n * nz;
+            // Per 8-lane transform: z, y and x passes (multiply-adds on complex data).
+            let fwd =
+                8.0 * (pf * pf * nz * pf * 4.0 + pf * pf * n * nz * 8.0 + n * pf * n * nz * 8.0);
+            let inv =
+                8.0 * (n * pf * n * nz * 8.0 + pf * n * pf * nz * 8.0 + pf * pf * pf * nz * 4.0);
+            for ch in &self.fft {
+                let pairs = ch.slots.iter().filter(|&&s| s != u32::MAX).count() as f64;
+                total += pairs * 64.0 * 8.0 * nf
+                    + fwd * ch.sparents.len() as f64
+                    + inv * ch.tparents.len() as f64;
+            }
+        }
+        total
+    }
+
+    /// Bytes held by the plan.
+    pub(crate) fn bytes(&self) -> usize {
+        self.groups
+            .iter()
+            .map(|g| g.t.len() * 4 + g.offsets.len() * 4 + g.pairs.len() * 8)
+            .sum::<usize>()
+            + self
+                .fft
+                .iter()
+                .map(|c| 4 * (c.tparents.len() + c.sparents.len() + c.slots.len()))
+                .sum::<usize>()
+    }
+}
