@@ -286,7 +286,7 @@ fn dispatcher(t: &str, ks: &[usize]) -> String {
     let mut s = String::new();
     writeln!(
         s,
-        "/// Runs the {t} kernel with fixed inner dimension `k` (see [`FIXED_K`]) through pulp's run-time\n/// dispatch; returns the arguments back when there is no kernel for `k`.\nfn dispatch_{t}(k: usize, g: GemmArgs<'_, {t}>) -> Result<(), GemmArgs<'_, {t}>> {{"
+        "/// Runs the {t} kernel with fixed inner dimension `k` (see [`FIXED_K`]) through pulp's run-time\n/// dispatch; returns the arguments back when there is no kernel for `k`. Inlined: a constant\n/// `k` (the order trait's surface size) leaves only its own arm.\n#[inline(always)]\nfn dispatch_{t}(k: usize, g: GemmArgs<'_, {t}>) -> Result<(), GemmArgs<'_, {t}>> {{"
     )
     .unwrap();
     writeln!(s, "let arch = pulp::Arch::new();\nmatch k {{").unwrap();

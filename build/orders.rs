@@ -57,6 +57,20 @@ pub trait SupportedOrder {{
     const DIM: usize;
     /// Points on the equivalent/check surfaces: `P^D - (P - 2)^D`.
     const SURFACE_LEN: usize;
+    /// Whether the matrix-vector products of this order (P2M, L2L; inner dimension
+    /// `SURFACE_LEN`) run on the generated fixed-size kernel rather than faer, `[f32, f64]`:
+    /// the benchmark table of `src/linalg/fixed.rs`, read at compile time.
+    #[doc(hidden)]
+    const FIXED_GEMV: [bool; 2] = [
+        crate::linalg::fixed::use_generated(Self::SURFACE_LEN, crate::Precision::F32, crate::linalg::Shape::Gemv),
+        crate::linalg::fixed::use_generated(Self::SURFACE_LEN, crate::Precision::F64, crate::linalg::Shape::Gemv),
+    ];
+    /// The same for M2M (`SURFACE_LEN x 2^D SURFACE_LEN` times one vector).
+    #[doc(hidden)]
+    const FIXED_M2M: [bool; 2] = [
+        crate::linalg::fixed::use_generated(Self::SURFACE_LEN, crate::Precision::F32, crate::linalg::Shape::M2m),
+        crate::linalg::fixed::use_generated(Self::SURFACE_LEN, crate::Precision::F64, crate::linalg::Shape::M2m),
+    ];
 }}
 "#
     )

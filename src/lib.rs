@@ -39,6 +39,10 @@
 //! SIMD P2P; [`order`] the compile-time orders; [`io`] the data files of the command line.
 #![warn(missing_docs, missing_debug_implementations)]
 
+// First, so that its generated `with_order!` is in scope for every module below.
+#[macro_use]
+pub mod order;
+
 #[doc(hidden)]
 pub mod bench_support;
 pub mod cache;
@@ -52,7 +56,6 @@ pub mod kernel;
 mod linalg;
 pub mod m2l;
 pub mod operators;
-pub mod order;
 pub mod points;
 pub mod scalar;
 pub mod tree;

@@ -6,6 +6,8 @@ use std::sync::OnceLock;
 
 use bincode::{Decode, Encode};
 
+use xxhash_rust::xxh3::Xxh3;
+
 use super::checksum::checksum;
 use super::params::CacheParams;
 
@@ -307,4 +309,44 @@ pub(crate) fn validate(
         ));
     }
     Ok((header.params, entries, stored))
+}
+
+impl CacheParams {
+    /// A deterministic, readable file name for these parameters:
+    /// `<kernel>-d<dim>-p<order>-<precision>-<16 hex digits>.oxc`, where the hex digits are a
+    /// hash of all fields (and of [`FORMAT_VERSION`]), so different parameters get different
+    /// files. Characters of `kernel`/`precision` outside `[A-Za-z0-9_]` become `_`.
+    pub fn file_name(&self) -> String {
+        let mut h = Xxh3::new();
+        h.update(&MAGIC);
+        h.update(&FORMAT_VERSION.to_le_bytes());
+        match bincode::encode_to_vec(self, bincode::config::standard()) {
+            Ok(bytes) => h.update(&bytes),
+            // Encoding into a Vec cannot fail for these field types; hash the debug form
+            // as a deterministic fallback all the same.
+            Err(_) => h.update(format!("{self:?}").as_bytes()),
+        }
+        format!(
+            "{}-d{}-p{}-{}-{:016x}.oxc",
+            sanitize(&self.kernel),
+            self.dim,
+            self.order,
+            sanitize(&self.precision),
+            h.digest()
+        )
+    }
+}
+
+fn sanitize(s: &str) -> String {
+    let out: String = s
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if out.is_empty() { "_".to_string() } else { out }
 }

@@ -2,9 +2,6 @@
 //! file's header, and the file name derived from them.
 
 use bincode::{Decode, Encode};
-use xxhash_rust::xxh3::Xxh3;
-
-use super::format::{FORMAT_VERSION, MAGIC};
 
 /// Every parameter that defines a set of operators. Equality of all fields = same operators.
 #[derive(Clone, Debug, PartialEq, Encode, Decode)]
@@ -28,30 +25,6 @@ pub struct CacheParams {
 }
 
 impl CacheParams {
-    /// A deterministic, readable file name for these parameters:
-    /// `<kernel>-d<dim>-p<order>-<precision>-<16 hex digits>.oxc`, where the hex digits are a
-    /// hash of all fields (and of [`FORMAT_VERSION`]), so different parameters get different
-    /// files. Characters of `kernel`/`precision` outside `[A-Za-z0-9_]` become `_`.
-    pub fn file_name(&self) -> String {
-        let mut h = Xxh3::new();
-        h.update(&MAGIC);
-        h.update(&FORMAT_VERSION.to_le_bytes());
-        match bincode::encode_to_vec(self, bincode::config::standard()) {
-            Ok(bytes) => h.update(&bytes),
-            // Encoding into a Vec cannot fail for these field types; hash the debug form
-            // as a deterministic fallback all the same.
-            Err(_) => h.update(format!("{self:?}").as_bytes()),
-        }
-        format!(
-            "{}-d{}-p{}-{}-{:016x}.oxc",
-            sanitize(&self.kernel),
-            self.dim,
-            self.order,
-            sanitize(&self.precision),
-            h.digest()
-        )
-    }
-
     /// Names the first field that differs from `other`, e.g. `order is 6, expected 8`.
     pub(crate) fn describe_difference(&self, expected: &CacheParams) -> String {
         let mut diffs = Vec::new();
@@ -96,18 +69,4 @@ impl CacheParams {
         }
         format!("parameters differ: {}", diffs.join("; "))
     }
-}
-
-fn sanitize(s: &str) -> String {
-    let out: String = s
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if out.is_empty() { "_".to_string() } else { out }
 }

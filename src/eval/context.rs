@@ -11,9 +11,10 @@ use std::time::Instant;
 use super::graph::{Op, Task};
 use super::workspace::{Scratch, Shared, take_scratch};
 use crate::kernel::Kernel;
-use crate::linalg::{Mat, Shape, gemm, gemm_n};
+use crate::linalg::{Mat, Shape, gemm, gemm_surface};
 use crate::m2l::{M2l, Plan};
 use crate::operators::store::{Operators, SetView};
+use crate::order::SupportedOrder;
 use crate::scalar::{Precision, Real, same, same_mut};
 use crate::tree::{InteractionLists, LinearTree};
 
@@ -29,7 +30,7 @@ pub(crate) const T_M2P: usize = 6;
 pub(crate) const T_P2L: usize = 7;
 
 /// Everything a task reads, and the shared buffers it writes.
-pub(crate) struct Ctx<'a, K, const D: usize, T> {
+pub(crate) struct Ctx<'a, K, O, const D: usize, T> {
     pub(crate) tree: &'a LinearTree<D>,
     pub(crate) lists: &'a InteractionLists,
     pub(crate) plan: &'a Plan,
@@ -55,7 +56,8 @@ pub(crate) struct Ctx<'a, K, const D: usize, T> {
     pub(crate) scratch: &'a [Mutex<Vec<T>>],
     /// f64 task scratch buffers.
     pub(crate) scratch64: &'a [Mutex<Vec<f64>>],
-    pub(crate) _k: PhantomData<K>,
+    /// The kernel and the order (`O::SURFACE_LEN` points per surface), as types.
+    pub(crate) _k: PhantomData<(K, O)>,
 }
 
 /// Accumulates time into a slot of a local timer array.
@@ -75,40 +77,38 @@ impl Clock {
 
 /// `y = scale * F x` in f64 (see [`Ctx::apply_c2e`]); `tmp` holds `rank x cols`.
 #[allow(clippy::too_many_arguments)]
-fn c2e_f64(
+fn c2e_f64<O: SupportedOrder>(
     a: &[f64],
     b: &[f64],
     rank: usize,
-    n: usize,
     x: &[f64],
     cols: usize,
     y: &mut [f64],
     tmp: &mut [f64],
     scale: f64,
 ) {
+    let n = O::SURFACE_LEN;
     // One column (the leaf P2M): a matrix-vector product with inner dimension n.
     let shape = if cols == 1 { Shape::Gemv } else { Shape::Panel };
     if rank == 0 {
-        gemm_n(
+        gemm_surface::<O, f64>(
             y,
             n,
             Mat::new(a, n, n),
             Mat::new(x, n, cols),
             scale,
             false,
-            n,
             shape,
         );
     } else {
         let tmp = &mut tmp[..rank * cols];
-        gemm_n(
+        gemm_surface::<O, f64>(
             tmp,
             rank,
             Mat::new(b, rank, n),
             Mat::new(x, n, cols),
             1.0,
             false,
-            n,
             shape,
         );
         gemm(
@@ -122,7 +122,7 @@ fn c2e_f64(
     }
 }
 
-impl<K: Kernel<D>, const D: usize, T: Real> Ctx<'_, K, D, T> {
+impl<K: Kernel<D>, O: SupportedOrder, const D: usize, T: Real> Ctx<'_, K, O, D, T> {
     /// A task scratch buffer of `len` elements of `T` (see [`take_scratch`]).
     pub(crate) fn scratch(&self, len: usize) -> Scratch<'_, T> {
         take_scratch(self.scratch, len)
@@ -131,7 +131,7 @@ impl<K: Kernel<D>, const D: usize, T: Real> Ctx<'_, K, D, T> {
     /// Writes the surface of node `b` at radius factor `alpha` into `buf` (SoA, D x n).
     #[inline]
     pub(crate) fn surface(&self, b: usize, alpha: f64, buf: &mut [T]) {
-        let n = self.ops.n;
+        let n = O::SURFACE_LEN;
         let key = self.tree.keys()[b];
         let c = key.centre(self.tree.domain());
         let r = alpha * self.ops.half_width[key.level() as usize];
@@ -160,11 +160,11 @@ impl<K: Kernel<D>, const D: usize, T: Real> Ctx<'_, K, D, T> {
         y: &mut [T],
         scale: f64,
     ) {
-        let n = self.ops.n;
+        let n = O::SURFACE_LEN;
         match T::PRECISION {
             Precision::F64 => {
                 let mut tmp = take_scratch(self.scratch64, rank * cols);
-                c2e_f64(a, b, rank, n, same(x), cols, same_mut(y), &mut tmp, scale)
+                c2e_f64::<O>(a, b, rank, same(x), cols, same_mut(y), &mut tmp, scale)
             }
             Precision::F32 => {
                 let mut buf = take_scratch(self.scratch64, (2 * n + rank) * cols);
@@ -173,7 +173,7 @@ impl<K: Kernel<D>, const D: usize, T: Real> Ctx<'_, K, D, T> {
                 for (d, s) in x64.iter_mut().zip(x) {
                     *d = s.to_f64();
                 }
-                c2e_f64(a, b, rank, n, x64, cols, y64, tmp, scale);
+                c2e_f64::<O>(a, b, rank, x64, cols, y64, tmp, scale);
                 for (d, s) in y.iter_mut().zip(y64.iter()) {
                     *d = T::from_f64(*s);
                 }

@@ -4,13 +4,14 @@
 use super::context::{Clock, Ctx, T_L2L, T_M2L, T_P2L};
 use super::graph::Task;
 use crate::kernel::Kernel;
-use crate::linalg::{Mat, Shape, gemm, gemm_n};
+use crate::linalg::{Mat, Shape, gemm, gemm_surface};
 use crate::m2l::M2l;
+use crate::order::SupportedOrder;
 use crate::scalar::Real;
 
-impl<K: Kernel<D>, const D: usize, T: Real> Ctx<'_, K, D, T> {
+impl<K: Kernel<D>, O: SupportedOrder, const D: usize, T: Real> Ctx<'_, K, O, D, T> {
     pub(super) fn downward(&self, task: &Task, acc: &mut [u64; 8]) {
-        let n = self.ops.n;
+        let n = O::SURFACE_LEN;
         let level = task.level as usize;
         let set = &self.views[self.ops.set_of_level[level]];
         let scale = self.ops.scales[level];
@@ -55,14 +56,13 @@ impl<K: Kernel<D>, const D: usize, T: Real> Ctx<'_, K, D, T> {
                 // SAFETY: the parent's downward task is a predecessor.
                 let peq = unsafe { self.down_equiv.get(p * n..(p + 1) * n) };
                 let block = &set.l2l[ci * n * n..(ci + 1) * n * n];
-                gemm_n(
+                gemm_surface::<O, T>(
                     col,
                     n,
                     Mat::new(block, n, n),
                     Mat::new(peq, n, 1),
                     T::from_f64(scale.kernel),
                     true,
-                    n,
                     Shape::Gemv,
                 );
                 clock.lap(acc, T_L2L);

@@ -4,9 +4,10 @@
 use super::context::{Clock, Ctx, T_L2P, T_M2P, T_P2P};
 use super::graph::Task;
 use crate::kernel::Kernel;
+use crate::order::SupportedOrder;
 use crate::scalar::Real;
 
-impl<K: Kernel<D>, const D: usize, T: Real> Ctx<'_, K, D, T> {
+impl<K: Kernel<D>, O: SupportedOrder, const D: usize, T: Real> Ctx<'_, K, O, D, T> {
     pub(super) fn p2p(&self, task: &Task, acc: &mut [u64; 8]) {
         let mut clock = Clock::start();
         for b in task.nodes.clone() {
@@ -33,7 +34,7 @@ impl<K: Kernel<D>, const D: usize, T: Real> Ctx<'_, K, D, T> {
     }
 
     pub(super) fn evaluate_leaves(&self, task: &Task, acc: &mut [u64; 8]) {
-        let n = self.ops.n;
+        let n = O::SURFACE_LEN;
         let level = task.level as usize;
         let mut surf = self.scratch(D * n);
         let mut clock = Clock::start();

@@ -10,13 +10,14 @@ use crate::m2l::fft::grid::{FftGrid, Twiddles};
 use crate::m2l::fft::hadamard::{HADAMARD_JB, HadamardArgs, hadamard};
 use crate::m2l::fft::plan::FftChunk;
 use crate::m2l::fft::transforms::{forward8, inverse8};
+use crate::order::SupportedOrder;
 use crate::scalar::Real;
 
 /// Forward DFTs of the source children of an FFT M2L task, 8 siblings at a time, into the
 /// task's plane-major spectra (run through pulp's dispatch so that the 8-lane loops of
 /// [`forward8`] compile to the machine's SIMD).
-struct Forward<'a, 'c, K, const D: usize, T> {
-    ctx: &'a Ctx<'c, K, D, T>,
+struct Forward<'a, 'c, K, O, const D: usize, T> {
+    ctx: &'a Ctx<'c, K, O, D, T>,
     plan: &'a FftChunk,
     g: &'a FftGrid,
     tw: &'a Twiddles<'a, T>,
@@ -24,7 +25,9 @@ struct Forward<'a, 'c, K, const D: usize, T> {
     scratch: &'a mut [T],
 }
 
-impl<K: Kernel<D>, const D: usize, T: Real> pulp::WithSimd for Forward<'_, '_, K, D, T> {
+impl<K: Kernel<D>, O: SupportedOrder, const D: usize, T: Real> pulp::WithSimd
+    for Forward<'_, '_, K, O, D, T>
+{
     type Output = ();
 
     #[inline(always)]
@@ -37,7 +40,7 @@ impl<K: Kernel<D>, const D: usize, T: Real> pulp::WithSimd for Forward<'_, '_, K
             spec,
             scratch,
         } = self;
-        let n = ctx.ops.n;
+        let n = O::SURFACE_LEN;
         let ns = plan.sparents.len();
         for (li, &sp) in plan.sparents.iter().enumerate() {
             let first = ctx.tree.first_children()[sp as usize] as usize;
@@ -62,8 +65,8 @@ impl<K: Kernel<D>, const D: usize, T: Real> pulp::WithSimd for Forward<'_, '_, K
 
 /// Inverse DFTs of an FFT M2L task, 8 target siblings at a time, into their check
 /// potentials (dispatched like [`Forward`]).
-struct Inverse<'a, 'c, K, const D: usize, T> {
-    ctx: &'a Ctx<'c, K, D, T>,
+struct Inverse<'a, 'c, K, O, const D: usize, T> {
+    ctx: &'a Ctx<'c, K, O, D, T>,
     plan: &'a FftChunk,
     g: &'a FftGrid,
     tw: &'a Twiddles<'a, T>,
@@ -75,7 +78,9 @@ struct Inverse<'a, 'c, K, const D: usize, T> {
     scratch: &'a mut [T],
 }
 
-impl<K: Kernel<D>, const D: usize, T: Real> pulp::WithSimd for Inverse<'_, '_, K, D, T> {
+impl<K: Kernel<D>, O: SupportedOrder, const D: usize, T: Real> pulp::WithSimd
+    for Inverse<'_, '_, K, O, D, T>
+{
     type Output = ();
 
     #[inline(always)]
@@ -91,7 +96,7 @@ impl<K: Kernel<D>, const D: usize, T: Real> pulp::WithSimd for Inverse<'_, '_, K
             scale,
             scratch,
         } = self;
-        let n = ctx.ops.n;
+        let n = O::SURFACE_LEN;
         let ntp = plan.tparents.len();
         for (tp, &p) in plan.tparents.iter().enumerate() {
             let c0 = ctx.tree.first_children()[p as usize] as usize;
@@ -115,7 +120,7 @@ impl<K: Kernel<D>, const D: usize, T: Real> pulp::WithSimd for Inverse<'_, '_, K
     }
 }
 
-impl<K: Kernel<D>, const D: usize, T: Real> Ctx<'_, K, D, T> {
+impl<K: Kernel<D>, O: SupportedOrder, const D: usize, T: Real> Ctx<'_, K, O, D, T> {
     pub(super) fn m2l(&self, task: &Task, acc: &mut [u64; 8]) {
         let c = task.chunk as usize;
         let g = &self.plan.groups[c];
@@ -183,7 +188,7 @@ impl<K: Kernel<D>, const D: usize, T: Real> Ctx<'_, K, D, T> {
         let plan = &self.plan.fft[c];
         let g = self.ops.fft_grid.as_ref().expect("FFT operators in 3D");
         let nf = g.nfreq;
-        let n = self.ops.n;
+        let n = O::SURFACE_LEN;
         let level = task.level as usize;
         let set = &self.views[self.ops.set_of_level[level]];
         let nt = set.fft_re.len() / nf;
@@ -225,22 +230,19 @@ impl<K: Kernel<D>, const D: usize, T: Real> Ctx<'_, K, D, T> {
                 scratch,
             });
             // Hadamard products: accum[f][tp][tc] = sum M[T][f][sc][tc] spec[f][sp][sc].
-            hadamard(
-                g.p,
-                HadamardArgs {
-                    accum,
-                    spec,
-                    m,
-                    gre: set.fft_re,
-                    gim: set.fft_im,
-                    nt,
-                    ns,
-                    ntp,
-                    slots: &plan.slots,
-                    used: &used,
-                    pair_table: &self.ops.pair_table,
-                },
-            );
+            hadamard::<O, T>(HadamardArgs {
+                accum,
+                spec,
+                m,
+                gre: set.fft_re,
+                gim: set.fft_im,
+                nt,
+                ns,
+                ntp,
+                slots: &plan.slots,
+                used: &used,
+                pair_table: &self.ops.pair_table,
+            });
             // Back to check potentials, 8 target children at a time.
             pulp::Arch::new().dispatch(Inverse {
                 ctx: self,

@@ -4,13 +4,14 @@
 use super::context::{Clock, Ctx, T_M2L, T_M2M, T_P2M};
 use super::graph::Task;
 use crate::kernel::Kernel;
-use crate::linalg::{Mat, Shape, gemm, gemm_n};
+use crate::linalg::{Mat, Shape, gemm, gemm_surface};
 use crate::m2l::M2l;
+use crate::order::SupportedOrder;
 use crate::scalar::Real;
 
-impl<K: Kernel<D>, const D: usize, T: Real> Ctx<'_, K, D, T> {
+impl<K: Kernel<D>, O: SupportedOrder, const D: usize, T: Real> Ctx<'_, K, O, D, T> {
     pub(super) fn upward(&self, task: &Task, acc: &mut [u64; 8]) {
-        let n = self.ops.n;
+        let n = O::SURFACE_LEN;
         let level = task.level as usize;
         let set = &self.views[self.ops.set_of_level[level]];
         let scale = self.ops.scales[level];
@@ -47,14 +48,13 @@ impl<K: Kernel<D>, const D: usize, T: Real> Ctx<'_, K, D, T> {
                 // SAFETY: the children's upward tasks are predecessors and have finished.
                 let child_eq = unsafe { self.up_equiv.get(ch.start * n..ch.end * n) };
                 let nc = ch.len();
-                gemm_n(
+                gemm_surface::<O, T>(
                     eq,
                     n,
                     Mat::new(set.m2m, n, nc * n),
                     Mat::new(child_eq, nc * n, 1),
                     T::ONE,
                     false,
-                    n,
                     Shape::M2m,
                 );
                 clock.lap(acc, T_M2M);

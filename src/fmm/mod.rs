@@ -28,8 +28,12 @@ use crate::tree::{InteractionLists, LinearTree};
 /// A built FMM: tree, lists, operators and task graph for one set of sources and targets;
 /// [`evaluate`](Fmm::evaluate) runs it for any number of charge vectors.
 ///
-/// `ORDER` is the expansion order (3D: 2..=12, 2D: 2..=16), `D` the dimension (2 or 3,
-/// default 3), `T` the precision (`f32` or `f64`, default `f64`).
+/// `ORDER` is the expansion order (the supported range is [`crate::order::SUPPORTED_ORDERS`];
+/// another order does not compile), `D` the dimension (2 or 3, default 3), `T` the precision
+/// (`f32` or `f64`, default `f64`). Because the order is a type, the evaluation passes are
+/// compiled for it: the surface size is a constant of their loops, and the generated
+/// fixed-size dense kernels and FFT Hadamard kernels of that order are bound at compile time
+/// (see [`crate::order`]). A run-time order becomes one with [`crate::with_order!`].
 ///
 /// ```
 /// use oxifmm::{Fmm, Laplace, CacheMode};
@@ -186,8 +190,16 @@ where
         })
     }
 
-    fn context<'a>(&'a self, work: &'a mut Workspace<T>, n_out: usize) -> Ctx<'a, K, D, T> {
-        Ctx::<K, D, T> {
+    fn context<'a>(
+        &'a self,
+        work: &'a mut Workspace<T>,
+        n_out: usize,
+    ) -> Ctx<'a, K, Expansion<ORDER, D>, D, T> {
+        debug_assert_eq!(
+            self.ops.n,
+            <Expansion<ORDER, D> as SupportedOrder>::SURFACE_LEN
+        );
+        Ctx {
             tree: &self.tree,
             lists: &self.lists,
             plan: &self.plan,

@@ -6,6 +6,7 @@ use faer::{Accum, MatMut, MatRef, Par};
 
 use super::fixed::{self, Shape};
 use super::mat::Mat;
+use crate::order::SupportedOrder;
 use crate::scalar::{Precision, Real, same_mut};
 
 /// `C = alpha * A * B` (or `C += ...` with `accumulate`), `C` column-major with stride `ldc`.
@@ -61,23 +62,27 @@ fn gemm_impl<E: faer::traits::ComplexField + Copy>(
     matmul(cv, beta, av, bv, alpha, Par::Seq);
 }
 
-/// [`gemm`] for a product whose inner dimension is a multiple of the surface size `n`, of the
-/// given shape: the build.rs-generated kernel with fixed inner dimension `n` where the
-/// benchmark table ([`fixed::use_generated`]) says it beats faer, else faer.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn gemm_n<T: Real>(
+/// [`gemm`] for a product whose inner dimension is a multiple of the surface size of order
+/// `O`, of the given shape: the build.rs-generated kernel with that fixed inner dimension where
+/// the benchmark table says it beats faer (the order trait's `FIXED_GEMV` / `FIXED_M2M`,
+/// constants), else faer. Both choices are made at compile time for each order and precision.
+#[inline(always)]
+pub(crate) fn gemm_surface<O: SupportedOrder, T: Real>(
     c: &mut [T],
     ldc: usize,
     a: Mat<T>,
     b: Mat<T>,
     alpha: T,
     accumulate: bool,
-    n: usize,
     shape: Shape,
 ) {
-    if fixed::use_generated(n, T::PRECISION, shape)
-        && fixed::gemm_fixed(c, ldc, a, b, alpha, accumulate, n)
-    {
+    let precision = (T::PRECISION == Precision::F64) as usize;
+    let fixed = match shape {
+        Shape::Gemv => O::FIXED_GEMV[precision],
+        Shape::M2m => O::FIXED_M2M[precision],
+        Shape::Panel => false,
+    };
+    if fixed && fixed::gemm_fixed(c, ldc, a, b, alpha, accumulate, O::SURFACE_LEN) {
         return;
     }
     gemm(c, ldc, a, b, alpha, accumulate);

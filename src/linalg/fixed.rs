@@ -73,12 +73,13 @@ impl<E> GemmArgs<'_, E> {
 include!(concat!(env!("OUT_DIR"), "/gemm_kernels.rs"));
 
 /// `C = alpha * A * B` (or `C += ...` with `accumulate`) with the generated kernel whose fixed
-/// inner dimension is `k` (one of [`FIXED_K`]; `A.cols` must be a multiple of it). Returns
+/// inner dimension is `k` (inlined, so that a constant `k` selects the kernel at compile time) (one of [`FIXED_K`]; `A.cols` must be a multiple of it). Returns
 /// `false`, computing nothing, when there is no kernel for `k`.
 ///
 /// # Panics
 ///
 /// When the operands' shapes or lengths disagree.
+#[inline(always)]
 pub(crate) fn gemm_fixed<T: Real>(
     c: &mut [T],
     ldc: usize,
@@ -175,7 +176,9 @@ const TABLE: [(usize, [bool; 4]); 11] = [
 /// Whether the FMM uses the generated kernel (fixed inner dimension `n`, the surface size of a
 /// 3D order) rather than faer for `shape` at `precision`: the measured table `TABLE` (in the
 /// source, with the ratios). `Panel`: never; an `n` not in the table (most 2D sizes): never.
-pub fn use_generated(n: usize, precision: Precision, shape: Shape) -> bool {
+/// A `const fn`: the FMM reads it at compile time, through the order trait's
+/// `FIXED_GEMV` / `FIXED_M2M` constants of each `Expansion<P, D>`.
+pub const fn use_generated(n: usize, precision: Precision, shape: Shape) -> bool {
     let col = match (shape, precision) {
         (Shape::Panel, _) => return false,
         (Shape::Gemv, Precision::F32) => 0,
@@ -183,8 +186,13 @@ pub fn use_generated(n: usize, precision: Precision, shape: Shape) -> bool {
         (Shape::M2m, Precision::F32) => 2,
         (Shape::M2m, Precision::F64) => 3,
     };
-    TABLE
-        .iter()
-        .find(|(k, _)| *k == n)
-        .is_some_and(|(_, row)| row[col])
+    // A loop, not an iterator: this runs at compile time, for the order trait's constants.
+    let mut i = 0;
+    while i < TABLE.len() {
+        if TABLE[i].0 == n {
+            return TABLE[i].1[col];
+        }
+        i += 1;
+    }
+    false
 }

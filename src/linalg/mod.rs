@@ -6,6 +6,6 @@ mod dense;
 pub(crate) mod fixed;
 mod mat;
 
-pub(crate) use dense::{gemm, gemm_n};
+pub(crate) use dense::{gemm, gemm_surface};
 pub(crate) use fixed::Shape;
 pub(crate) use mat::Mat;

@@ -17,6 +17,7 @@
 //! The kernel keeps four independent accumulators per lane group (`re += mr qr`,
 //! `re -= mi qi`, `im += mr qi`, `im += mi qr`) so the FMA chains stay short.
 
+use crate::order::SupportedOrder;
 use crate::scalar::{Precision, Real, same, same_mut};
 
 /// The operands of one task's Hadamard products (see the module docs for layouts).
@@ -104,16 +105,17 @@ pub(crate) fn hadamard_plain<T: Real>(h: HadamardArgs<'_, T>, n: usize, plane: u
     }
 }
 
-/// Runs the generated kernel for `order` and `T` under the best instruction set the CPU has.
+/// Runs the generated kernel of order `O` (chosen at compile time: `O::ORDER` is a constant of
+/// the monomorphised body) and `T` under the best instruction set the CPU has.
 ///
 /// # Panics
-/// When `order` has no generated kernel (3D orders outside the supported range).
-pub(crate) fn hadamard<T: Real>(order: usize, h: HadamardArgs<'_, T>) {
-    struct Run<'a, T> {
-        order: usize,
+/// When `O` has no generated kernel (not a 3D order; the builder allows the FFT M2L in 3D only).
+pub(crate) fn hadamard<O: SupportedOrder, T: Real>(h: HadamardArgs<'_, T>) {
+    struct Run<'a, O, T> {
         h: HadamardArgs<'a, T>,
+        _order: std::marker::PhantomData<O>,
     }
-    impl<T: Real> pulp::WithSimd for Run<'_, T> {
+    impl<O: SupportedOrder, T: Real> pulp::WithSimd for Run<'_, O, T> {
         type Output = bool;
         #[inline(always)]
         fn with_simd<S: pulp::Simd>(self, simd: S) -> bool {
@@ -137,13 +139,16 @@ pub(crate) fn hadamard<T: Real>(order: usize, h: HadamardArgs<'_, T>) {
                 };
             }
             match T::PRECISION {
-                Precision::F64 => run_f64(simd, self.order, cast!(f64)),
-                Precision::F32 => run_f32(simd, self.order, cast!(f32)),
+                Precision::F64 => run_f64(simd, O::ORDER, cast!(f64)),
+                Precision::F32 => run_f32(simd, O::ORDER, cast!(f32)),
             }
         }
     }
-    let ok = pulp::Arch::new().dispatch(Run { order, h });
-    assert!(ok, "no generated Hadamard kernel for order {order}");
+    let ok = pulp::Arch::new().dispatch(Run::<O, T> {
+        h,
+        _order: std::marker::PhantomData,
+    });
+    assert!(ok, "no generated Hadamard kernel for order {}", O::ORDER);
 }
 
 #[cfg(test)]
@@ -161,7 +166,7 @@ mod tests {
             ((seed >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
         };
         let pair_table = super::super::transfer::child_pair_table();
-        for p in 2..=12usize {
+        for p in crate::order::supported_orders(3) {
             let n = 2 * p;
             let nf = n * n * (p + 1);
             let (ns, ntp, nt) = (11, 3, 316);
@@ -198,7 +203,8 @@ mod tests {
                     pair_table: &pair_table,
                 };
                 if generated {
-                    hadamard(p, h);
+                    with_order!(3, p, |P, D| hadamard::<crate::Expansion<P, D>, T>(h))
+                        .expect("a supported order");
                 } else {
                     hadamard_plain(h, n, n * (p + 1));
                 }
