@@ -1,5 +1,5 @@
 //! Decides where the FMM uses the build.rs-generated dense microkernels instead of faer's
-//! matmul (the table in `oxifmm::bench_support::use_generated`, i.e. `src/gemm.rs`).
+//! matmul (the table in `oxifmm::bench_support::use_generated`, i.e. `src/linalg/fixed.rs`).
 //!
 //! For f32 and f64, on the FMM's real shapes. Matrix-vector, for every 3D order p = 2..=12
 //! (surface size n = 6 (p - 1)^2 + 2):

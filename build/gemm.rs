@@ -1,5 +1,5 @@
 //! Generates the fixed-inner-dimension dense microkernels (`gemm_kernels.rs` in OUT_DIR), which
-//! `src/gemm.rs` `include!`s.
+//! `src/linalg/fixed.rs` `include!`s.
 //!
 //! The product is `C[m x cols] (+)= alpha * A[m x kdim] * B[kdim x cols]`, column-major, with
 //! `kdim = kblocks * K` and `K` a compile-time constant: one kernel per surface size `n` of

@@ -14,7 +14,7 @@
 //! with it every operator and expansion stride) is a constant of [`SupportedOrder`], so the
 //! evaluation passes are compiled per order, with the generated fixed-size kernels for that
 //! order chosen at compile time rather than looked up per call. Code that receives the order
-//! at run time (the command line, Python) turns it into a type once, with [`with_order!`].
+//! at run time (the command line, Python) turns it into a type once, with [`with_order!`](crate::with_order).
 
 /// An expansion of order `P` in `D` dimensions (a marker type).
 #[derive(Clone, Copy, Debug, Default)]

@@ -186,7 +186,7 @@ impl OperatorCache {
     /// from the open file), every array is taken as verified without reading the payload
     /// ([`Verified::ByStamp`]; array views are then served without checksums). Otherwise
     /// [`Self::verify_all`] runs ([`Verified::ByChecksums`]) and, when it passes and the file
-    /// was last changed more than [`STAMP_MARGIN`] before, the stamp is written (best effort:
+    /// was last changed more than [`STAMP_MARGIN`](super::STAMP_MARGIN) before, the stamp is written (best effort:
     /// a read-only directory only means the next load verifies again). Errors as
     /// [`Self::verify_all`].
     pub fn verify(&self) -> Result<Verified> {

@@ -73,7 +73,7 @@
 //! cache end with one valid file.
 //!
 //! Zero-copy views need a little-endian target: on a big-endian target
-//! [`OperatorCache::open`] returns [`Error::Cache`] (writing works everywhere).
+//! [`OperatorCache::open`] returns [`Error::Cache`](crate::Error::Cache) (writing works everywhere).
 //!
 //! # HDF5 interchange (feature `hdf5`)
 //!

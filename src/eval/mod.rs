@@ -1,6 +1,6 @@
-//! The evaluation stage: the static task graph over the tree ([`schedule`], [`graph`]), its
-//! buffers ([`workspace`]), and the passes its tasks run ([`upward`], [`m2l`], [`downward`],
-//! [`leaves`]), reached from [`context::Ctx::run`].
+//! The evaluation stage: the static task graph over the tree (`schedule.rs`, [`graph`]), its
+//! buffers (`workspace.rs`), and the passes its tasks run (`upward.rs`, `m2l.rs`,
+//! `downward.rs`, `leaves.rs`), reached from `Ctx::run` in `context.rs`.
 
 pub(crate) mod context;
 mod downward;

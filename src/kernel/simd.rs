@@ -1,7 +1,32 @@
 //! SIMD math for P2P kernels: reciprocals, reciprocal square roots and logarithms per lane,
 //! generic over pulp's [`Simd`] so that a kernel body written with them compiles once per
 //! instruction set. The generated microkernels (see `kernel::generated`) are built from these;
-//! a user's own kernel can call them from its own `#[inline(always)]` pulp body.
+//! a user's own kernel can call them from its own `#[inline(always)]` pulp body:
+//!
+//! ```
+//! use oxifmm::kernel::simd::rsqrt_f64s;
+//! use pulp::{Simd, WithSimd};
+//!
+//! /// `1 / sqrt(x)` of every element, one SIMD vector at a time.
+//! struct InvSqrt<'a>(&'a [f64], &'a mut [f64]);
+//!
+//! impl WithSimd for InvSqrt<'_> {
+//!     type Output = ();
+//!     #[inline(always)]
+//!     fn with_simd<S: Simd>(self, simd: S) {
+//!         let (xs, _) = S::as_simd_f64s(self.0);
+//!         let (ys, _) = S::as_mut_simd_f64s(self.1);
+//!         for (y, &x) in ys.iter_mut().zip(xs) {
+//!             *y = rsqrt_f64s(simd, x);
+//!         }
+//!     }
+//! }
+//!
+//! let x = vec![4.0; 64];
+//! let mut y = vec![0.0; 64];
+//! pulp::Arch::new().dispatch(InvSqrt(&x, &mut y)); // compiled per instruction set
+//! assert!(y.iter().all(|&v| (v - 0.5).abs() < 1e-15));
+//! ```
 //!
 //! # Numerics
 //!
@@ -83,7 +108,7 @@ fn rsqrt_newton_v3<S: Simd>(simd: S, v3: pulp::x86::V3, x: S::f64s) -> S::f64s {
     y
 }
 
-/// `(1/sqrt(a), 1/sqrt(b))` per lane. On AVX2 `a` by [`rsqrt_newton_v3`] (FMA ports) and `b`
+/// `(1/sqrt(a), 1/sqrt(b))` per lane. On AVX2 `a` by `rsqrt_newton_v3` (FMA ports) and `b`
 /// by a square root and a division (the divider), which overlap; elsewhere with one division
 /// for both:
 /// `p = 1/(sqrt(a) sqrt(b))`, `1/sqrt(a) = sqrt(b) p`, `1/sqrt(b) = sqrt(a) p` (about 2 ulp),

@@ -1,6 +1,7 @@
-//! The M2L stage: the backend choice and the precomputed plans that the evaluation's M2L
-//! tasks follow (the SVD backend's pairs grouped by transfer vector, [`svd`]; the FFT
-//! backend's sibling groups, [`fft`]).
+//! The M2L stage: the backend choice ([`M2l`]) and the precomputed plans that the evaluation's
+//! M2L tasks follow (the SVD backend's pairs grouped by transfer vector, `svd.rs`; the FFT
+//! backend's sibling groups and its transforms, transfer functions and Hadamard kernels,
+//! `fft/`).
 
 pub(crate) mod fft;
 pub(crate) mod svd;

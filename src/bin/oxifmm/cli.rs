@@ -10,7 +10,7 @@ use oxifmm::io::{DataError, Dtype};
 use oxifmm::points::Distribution;
 use oxifmm::{CacheMode, Error, Real};
 
-pub const FORMATS: &str = "\
+const FORMATS: &str = "\
 FILES:
   A name ending in .h5 or .hdf5 is an HDF5 file (needs oxifmm built with --features hdf5) in
   PyExaFMM's experiment layout: particle_data/sources (N,D), particle_data/source_densities
@@ -76,6 +76,15 @@ impl Prec {
             Dtype::F64 => Prec::F64,
         }
     }
+}
+
+/// The text after `oxifmm --help`: file formats, exit codes, and the supported orders (from the
+/// library's one list).
+pub fn after_help() -> String {
+    format!(
+        "{FORMATS}\n\nORDERS:\n  {} (`--order`).",
+        oxifmm::order::SUPPORTED_ORDERS
+    )
 }
 
 /// A failure, classified by exit code.

@@ -15,11 +15,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use cli::{FORMATS, Ui};
+use cli::{Ui, after_help};
 
 /// Kernel-independent fast multipole method (Laplace kernel, 2D and 3D) from the command line.
 #[derive(Parser, Debug)]
-#[command(name = "oxifmm", version, after_help = FORMATS)]
+#[command(name = "oxifmm", version, after_help = after_help())]
 struct Cli {
     /// Turn off progress output (spinners, bars and reports); errors are still printed.
     #[arg(long, short, global = true)]

@@ -17,7 +17,8 @@ use crate::cli::{Fail, Prec, Ui, cache_mode, dispatch};
 
 #[derive(Args, Debug)]
 pub struct OperatorsArgs {
-    /// Expansion order (3D: 2..=12). Not needed with --import.
+    /// Expansion order (the supported orders are listed at the end of `oxifmm --help`). Not
+    /// needed with --import.
     #[arg(long, required_unless_present = "import")]
     pub order: Option<usize>,
     /// Dimension. Only 3D operators are cached: 2D Laplace is not homogeneous, its operators

@@ -18,8 +18,8 @@ pub struct RunArgs {
     /// Default: the input's targets, else the sources.
     #[arg(long)]
     pub targets: Option<PathBuf>,
-    /// Expansion order: the accuracy knob (3D: 2..=12, 2D: 2..=16; f64 p=6 gives ~2e-6
-    /// relative error, f32 p=4 ~3e-4).
+    /// Expansion order: the accuracy knob (f64 p=6 gives ~2e-6 relative error, f32 p=4 ~3e-4;
+    /// the supported orders are listed at the end of `oxifmm --help`).
     #[arg(long, default_value_t = 6)]
     pub order: usize,
     /// Precision of the computation and of the written results (default: the input's).
