@@ -536,3 +536,24 @@ fn f32_far_from_the_origin_keeps_its_accuracy() {
     println!("f32 p=4 at the origin {e0:.2e}, shifted by 1000 {e1:.2e}");
     assert!(e0 < 1e-3 && e1 < 3.0 * e0.max(1e-4), "{e0:e} {e1:e}");
 }
+
+/// `Debug` of the builder and of a built FMM names the setting and sizes, without dumping the
+/// points.
+#[test]
+fn debug_output_is_a_summary() {
+    let src = generate::<f64, 3>(Distribution::Uniform, 5000, 3);
+    let b = Fmm::<Laplace, 4>::builder()
+        .sources(&src)
+        .max_points_per_leaf(64)
+        .cache(CacheMode::Off);
+    let s = format!("{b:?}");
+    assert!(
+        s.contains("order: 4") && s.contains("sources: Some(5000)"),
+        "{s}"
+    );
+    assert!(s.len() < 1000, "{s}");
+    let fmm = b.build().unwrap();
+    let s = format!("{fmm:?}");
+    assert!(s.contains("order: 4") && s.contains("sources: 5000"), "{s}");
+    assert!(s.len() < 1000, "{s}");
+}

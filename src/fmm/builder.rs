@@ -25,7 +25,6 @@ use crate::scalar::Real;
 use crate::tree::{InteractionLists, LinearTree, TreeOptions};
 
 /// Builder for [`Fmm`]; see [`Fmm::builder`].
-#[derive(Debug)]
 pub struct FmmBuilder<'a, K, const ORDER: usize, const D: usize, T> {
     sources: Option<&'a [[T; D]]>,
     targets: Option<&'a [[T; D]]>,
@@ -37,6 +36,26 @@ pub struct FmmBuilder<'a, K, const ORDER: usize, const D: usize, T> {
     params: Option<OperatorParams>,
     m2l: M2l,
     _k: PhantomData<K>,
+}
+
+/// The options, with the point sets shown by their lengths.
+impl<K, const ORDER: usize, const D: usize, T> std::fmt::Debug for FmmBuilder<'_, K, ORDER, D, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FmmBuilder")
+            .field("kernel", &std::any::type_name::<K>())
+            .field("order", &ORDER)
+            .field("dim", &D)
+            .field("sources", &self.sources.map(<[_]>::len))
+            .field("targets", &self.targets.map(<[_]>::len))
+            .field("max_points_per_leaf", &self.max_points_per_leaf)
+            .field("max_depth", &self.max_depth)
+            .field("gradients", &self.gradients)
+            .field("cache", &self.cache)
+            .field("threads", &self.threads)
+            .field("params", &self.params)
+            .field("m2l", &self.m2l)
+            .finish()
+    }
 }
 
 impl<K: Kernel<D>, const ORDER: usize, const D: usize, T: Real> Fmm<K, ORDER, D, T>

@@ -55,7 +55,6 @@ use std::path::Path;
 use bundle::write_bundle;
 use data::input_err;
 use hdf5::{read_problem_hdf5, write_problem_hdf5, write_results_hdf5};
-use npy::read_npy as read_array;
 use problem::{check_charges, check_points};
 
 /// Reads a problem: from an HDF5 file (see the module docs) when `input` ends in `.h5` or
@@ -75,16 +74,16 @@ pub fn read_problem(input: &Path, targets: Option<&Path>) -> Result<Problem, Dat
                 "a bundle is named by its prefix or its PREFIX.sources.npy file".to_string(),
             ));
         }
-        let s = read_array(&spath)?;
+        let s = read_npy(&spath)?;
         check_points(&s, &spath, "sources", None)?;
         let dim = s.shape[1];
         let n = s.shape[0];
         let cpath = bundle_file(&prefix, "charges");
-        let c = read_array(&cpath)?;
+        let c = read_npy(&cpath)?;
         check_charges(&c, n, &cpath, "charges")?;
         let tpath = bundle_file(&prefix, "targets");
         let t = if tpath.exists() {
-            let t = read_array(&tpath)?;
+            let t = read_npy(&tpath)?;
             check_points(&t, &tpath, "targets", Some(dim))?;
             Some(t.data)
         } else {
@@ -109,7 +108,7 @@ pub fn read_problem(input: &Path, targets: Option<&Path>) -> Result<Problem, Dat
             }
             q.targets.unwrap_or(q.sources)
         } else {
-            let t = read_array(tp)?;
+            let t = read_npy(tp)?;
             check_points(&t, tp, "targets", Some(p.dim))?;
             t.data
         };
