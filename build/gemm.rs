@@ -15,6 +15,53 @@
 
 use std::fmt::Write;
 
+/// Where the FMM uses the generated kernels instead of faer: per 3D surface size `n`, the
+/// flags (Gemv f32, Gemv f64, M2m f32, M2m f64). Written into the generated file as `TABLE`
+/// (for the benches' run-time lookup) and, through `build/orders.rs`, into each order's
+/// `FIXED_GEMV` / `FIXED_M2M` constants.
+///
+/// Per 3D surface size `n` (order p = 2..=12): whether the generated kernel beat faer by at
+/// least 5% for (`Gemv`, `M2m`) x (f32, f64) in `cargo bench --bench microkernels`. Where two
+/// runs were taken (p = 4, 6, 8), a win had to hold in both.
+///
+/// | p  | n   | Gemv f32 | Gemv f64 | M2m f32 | M2m f64 |
+/// |----|-----|----------|----------|---------|---------|
+/// | 2  | 8   | 3.27x    | 2.76x    | 3.69x   | 2.24x   |
+/// | 3  | 26  | 2.25x    | 1.82x    | 1.25x   | 0.88x   |
+/// | 4  | 56  | 1.22x    | 1.08x    | 0.63x   | 1.02x   |
+/// | 5  | 98  | 1.23x    | 1.40x    | 0.89x   | 1.30x   |
+/// | 6  | 152 | 1.79x    | 1.65x    | 1.10x (1.02x) | 0.98x |
+/// | 7  | 218 | 1.25x    | 1.41x    | 0.97x   | 0.80x   |
+/// | 8  | 296 | 1.43x    | 1.11x    | 0.96x   | 0.83x   |
+/// | 9  | 386 | 1.13x    | 0.95x    | 0.71x   | 0.94x   |
+/// | 10 | 488 | 1.02x    | 1.63x    | 0.78x   | 0.74x   |
+/// | 11 | 602 | 1.46x    | 1.11x    | 0.66x   | 0.68x   |
+/// | 12 | 728 | 0.92x    | 1.35x    | 0.69x   | 0.50x   |
+///
+/// (speed of the generated kernel relative to faer; the machine is a shared 2-core VM and the
+/// ratios near 1 move by +-0.1 between runs.)
+pub const DECISIONS: [(usize, [bool; 4]); 11] = [
+    (8, [true, true, true, true]),
+    (26, [true, true, true, false]),
+    (56, [true, true, false, false]),
+    (98, [true, true, false, true]),
+    (152, [true, true, false, false]),
+    (218, [true, true, false, false]),
+    (296, [true, true, false, false]),
+    (386, [true, false, false, false]),
+    (488, [false, true, false, false]),
+    (602, [true, true, false, false]),
+    (728, [false, true, false, false]),
+];
+
+/// The flags of surface size `n` (all false when it has no entry).
+pub fn decision(n: usize) -> [bool; 4] {
+    DECISIONS
+        .iter()
+        .find(|(k, _)| *k == n)
+        .map_or([false; 4], |(_, f)| *f)
+}
+
 /// The `(MR, NR)` register tiles: per column count `NR`, the row-vector count `MR` of the main
 /// tile (about 8..12 accumulators so that FMA latency is hidden).
 const TILES: [(usize, usize); 4] = [(3, 4), (3, 3), (4, 2), (8, 1)];
@@ -30,6 +77,12 @@ pub fn generate(out_dir: &std::path::Path, ks: &[usize]) {
     writeln!(
         s,
         "/// The fixed inner dimensions `K` that have a generated kernel (`1`: run-time inner dimension).\npub const FIXED_K: &[usize] = &{ks:?};\n"
+    )
+    .unwrap();
+    writeln!(
+        s,
+        "/// Per 3D surface size: use the generated kernel for (Gemv f32, Gemv f64, M2m f32, M2m f64).\nconst TABLE: [(usize, [bool; 4]); {}] = {DECISIONS:?};\n",
+        DECISIONS.len()
     )
     .unwrap();
     for t in ["f32", "f64"] {

@@ -59,18 +59,12 @@ pub trait SupportedOrder {{
     const SURFACE_LEN: usize;
     /// Whether the matrix-vector products of this order (P2M, L2L; inner dimension
     /// `SURFACE_LEN`) run on the generated fixed-size kernel rather than faer, `[f32, f64]`:
-    /// the benchmark table of `src/linalg/fixed.rs`, read at compile time.
+    /// from the benchmark table in `build/gemm.rs`.
     #[doc(hidden)]
-    const FIXED_GEMV: [bool; 2] = [
-        crate::linalg::fixed::use_generated(Self::SURFACE_LEN, crate::Precision::F32, crate::linalg::Shape::Gemv),
-        crate::linalg::fixed::use_generated(Self::SURFACE_LEN, crate::Precision::F64, crate::linalg::Shape::Gemv),
-    ];
+    const FIXED_GEMV: [bool; 2];
     /// The same for M2M (`SURFACE_LEN x 2^D SURFACE_LEN` times one vector).
     #[doc(hidden)]
-    const FIXED_M2M: [bool; 2] = [
-        crate::linalg::fixed::use_generated(Self::SURFACE_LEN, crate::Precision::F32, crate::linalg::Shape::M2m),
-        crate::linalg::fixed::use_generated(Self::SURFACE_LEN, crate::Precision::F64, crate::linalg::Shape::M2m),
-    ];
+    const FIXED_M2M: [bool; 2];
 }}
 "#
     )
@@ -86,6 +80,9 @@ pub trait SupportedOrder {{
             writeln!(s, "    const ORDER: usize = {p};").unwrap();
             writeln!(s, "    const DIM: usize = {d};").unwrap();
             writeln!(s, "    const SURFACE_LEN: usize = {n};").unwrap();
+            let f = crate::gemm::decision(n);
+            writeln!(s, "    const FIXED_GEMV: [bool; 2] = [{}, {}];", f[0], f[1]).unwrap();
+            writeln!(s, "    const FIXED_M2M: [bool; 2] = [{}, {}];", f[2], f[3]).unwrap();
             writeln!(s, "}}").unwrap();
         }
     }

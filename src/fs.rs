@@ -1,7 +1,8 @@
 //! The one atomic file write of the crate, used by the operator cache, the data files of
 //! [`crate::io`] and the command-line tool: the content goes to a temporary file beside the
-//! destination (`.<name>.<random>.tmp`, created with [`tempfile`]), is fsynced, and is renamed
-//! onto the destination, whose directory is then fsynced (best effort). A reader never sees
+//! destination (`.<name>.<random>.tmp`, created with [`tempfile`] with the permissions of any new
+//! file: `0666` less the umask), is fsynced, and is renamed onto the destination, whose
+//! directory is then fsynced (best effort). A reader never sees
 //! half a file; a failure leaves the destination untouched and no temporary behind.
 //!
 //! ```
@@ -49,10 +50,10 @@ impl Staged {
     }
 }
 
-/// Writes the content of `dest` into a temporary file in the same directory (which must
-/// exist: a missing directory is an error, as for any write): `fill` gets the open file and its path (for writers that take a path,
-/// such as HDF5), then the file is fsynced. `io_err` turns the staging's own I/O failures into
-/// the caller's error type.
+/// Writes the content of `dest` into a temporary file in the same directory (which must exist:
+/// a missing directory is an error, as for any write): `fill` gets the open file and its path
+/// (for writers that take a path, such as HDF5), then the file is fsynced. `io_err` turns the
+/// staging's own I/O failures into the caller's error type.
 pub fn stage<E>(
     dest: &Path,
     io_err: impl Fn(io::Error) -> E,
@@ -66,11 +67,14 @@ pub fn stage<E>(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "out".to_string());
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(&io_err)?;
+    let prefix = format!(".{name}.");
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".tmp");
+    // tempfile creates owner-only (0600) files; the result must be created like any other
+    // file, `0666` less the process's umask (the kernel applies the umask at creation).
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let mut tmp = builder.tempfile_in(dir).map_err(&io_err)?;
     let path = tmp.path().to_path_buf();
     fill(tmp.as_file_mut(), &path)?;
     tmp.as_file().sync_all().map_err(&io_err)?;
@@ -97,5 +101,36 @@ pub fn create_parent(path: &Path) -> io::Result<()> {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => std::fs::create_dir_all(p),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// An atomically written file gets the permissions of a plainly created one (the umask's),
+    /// not tempfile's owner-only mode, and no temporary remains.
+    #[cfg(unix)]
+    #[test]
+    fn atomic_write_keeps_the_usual_permissions() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain");
+        std::fs::write(&plain, b"x").unwrap();
+        let atomic = dir.path().join("atomic");
+        write_atomic(&atomic, |e| e, |f, _| f.write_all(b"x")).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&atomic), mode(&plain));
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+    }
+
+    /// A missing destination directory is an error, and nothing is created.
+    #[test]
+    fn missing_directory_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("no/such/file");
+        assert!(write_atomic(&dest, |e| e, |f, _| f.write_all(b"x")).is_err());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 }

@@ -334,3 +334,61 @@ fn near_coincident_points_stay_finite() {
         assert!(out.iter().all(|x| x.is_finite()), "d = {d}: {out:?}");
     }
 }
+
+/// The Laplace formulas written by hand: the test oracle for `Kernel::eval` and
+/// `eval_with_gradient`, which (like the P2P) are generated from build.rs's kernel table. An
+/// independent second statement of the formula, so that a wrong sign or scale in the table
+/// cannot pass the P2P tests (which compare the P2P with `eval`).
+fn oracle_laplace3d(x: [f64; 3], y: [f64; 3]) -> (f64, [f64; 3]) {
+    let d = [x[0] - y[0], x[1] - y[1], x[2] - y[2]];
+    let r = (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt();
+    let four_pi = 4.0 * std::f64::consts::PI;
+    let phi = 1.0 / (four_pi * r);
+    let g = -1.0 / (four_pi * r * r * r);
+    (phi, [g * d[0], g * d[1], g * d[2]])
+}
+
+/// See [`oracle_laplace3d`]: `-ln(r) / (2 pi)` and its gradient `-d / (2 pi r^2)`.
+fn oracle_laplace2d(x: [f64; 2], y: [f64; 2]) -> (f64, [f64; 2]) {
+    let d = [x[0] - y[0], x[1] - y[1]];
+    let r2 = d[0] * d[0] + d[1] * d[1];
+    let two_pi = 2.0 * std::f64::consts::PI;
+    let g = -1.0 / (two_pi * r2);
+    (-r2.sqrt().ln() / two_pi, [g * d[0], g * d[1]])
+}
+
+#[test]
+fn kernel_eval_matches_the_hand_written_oracle() {
+    let mut rng = StdRng::seed_from_u64(77);
+    let mut pt = |s: f64| rng.random_range(-s..s);
+    let close = |got: f64, want: f64, scale: f64| (got - want).abs() <= 1e-14 * scale;
+    for _ in 0..2000 {
+        let s = 10f64.powi((pt(1.0) * 6.0) as i32);
+        let (x, y) = ([pt(s), pt(s), pt(s)], [pt(s), pt(s), pt(s)]);
+        let (phi, g) = oracle_laplace3d(x, y);
+        assert!(close(<Laplace as Kernel<3>>::eval(&x, &y), phi, phi.abs()));
+        let (p2, g2) = <Laplace as Kernel<3>>::eval_with_gradient(&x, &y);
+        let gn = g.iter().map(|v| v * v).sum::<f64>().sqrt();
+        assert!(close(p2, phi, phi.abs()), "{x:?} {y:?}: {p2} vs {phi}");
+        for k in 0..3 {
+            assert!(close(g2[k], g[k], gn), "{x:?} {y:?}: {g2:?} vs {g:?}");
+        }
+        let (x, y) = ([pt(s), pt(s)], [pt(s), pt(s)]);
+        let (phi, g) = oracle_laplace2d(x, y);
+        // The 2D potential crosses zero at r = 1: compare against the size of its terms.
+        let scale = phi.abs().max(1.0 / (2.0 * std::f64::consts::PI));
+        assert!(close(<Laplace as Kernel<2>>::eval(&x, &y), phi, scale));
+        let (p2, g2) = <Laplace as Kernel<2>>::eval_with_gradient(&x, &y);
+        let gn = (g[0] * g[0] + g[1] * g[1]).sqrt();
+        assert!(close(p2, phi, scale), "{x:?} {y:?}: {p2} vs {phi}");
+        for k in 0..2 {
+            assert!(close(g2[k], g[k], gn), "{x:?} {y:?}: {g2:?} vs {g:?}");
+        }
+    }
+    // Coincident points contribute exactly zero.
+    assert_eq!(<Laplace as Kernel<3>>::eval(&[0.5; 3], &[0.5; 3]), 0.0);
+    assert_eq!(
+        <Laplace as Kernel<2>>::eval_with_gradient(&[0.5; 2], &[0.5; 2]),
+        (0.0, [0.0; 2])
+    );
+}

@@ -1,10 +1,10 @@
 //! The statement language of the kernel table, and its translation into pulp SIMD calls
 //! (for the microkernels) and into scalar f64 code (for `Kernel::eval`).
 //!
-//! Each kernel's formula is written once, in the kernel table (`table.rs`), in a tiny statement language, and
-//! expanded into one pulp `WithSimd` microkernel per precision (f32, f64) and per output
-//! (potential, potential + gradient). Adding a kernel means adding a type that implements
-//! `Kernel<D>` and an entry in this table.
+//! Each kernel's formula is written once, in the kernel table (`table.rs`), in a tiny
+//! statement language, and expanded into one pulp `WithSimd` microkernel per precision (f32,
+//! f64) and per output (potential, potential + gradient), and into its scalar f64 evaluation.
+//! Adding a kernel means adding a type that implements `Kernel<D>` and an entry in the table.
 //!
 //! The statement language (one statement per string):
 //!

@@ -1,5 +1,6 @@
 //! The parameters that define a set of operators, as stored in (and checked against) a cache
-//! file's header, and the file name derived from them.
+//! file's header (the file name derived from them is in `format.rs`, with the format version
+//! it hashes).
 
 use bincode::{Decode, Encode};
 

@@ -46,7 +46,8 @@ impl<K: Kernel<D>, O: SupportedOrder, const D: usize, T: Real> pulp::WithSimd
             let first = ctx.tree.first_children()[sp as usize] as usize;
             let inputs: [Option<&[T]>; 8] = std::array::from_fn(|sc| {
                 let b = first + sc;
-                // SAFETY: the source children's upward tasks are predecessors of this task.
+                // SAFETY: the source children's upward tasks are predecessors of this task (in
+                // `run_m2l_only`: no task writes `up_equiv` at all).
                 (!ctx.tree.sources(b).is_empty())
                     .then(|| unsafe { ctx.up_equiv.get(b * n..(b + 1) * n) })
             });
@@ -145,7 +146,8 @@ impl<K: Kernel<D>, O: SupportedOrder, const D: usize, T: Real> Ctx<'_, K, O, D, 
                 let m = pairs.len();
                 for (j, &(_, a)) in pairs.iter().enumerate() {
                     let a = a as usize;
-                    // SAFETY: the source's upward task is a predecessor (edge from the plan).
+                    // SAFETY: the source's upward task is a predecessor (edge from the plan; in
+                    // `run_m2l_only` no task writes `up_hat`).
                     let src = unsafe { self.up_hat.get(a * kmax..a * kmax + k) };
                     gathered[j * k..(j + 1) * k].copy_from_slice(src);
                 }

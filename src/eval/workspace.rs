@@ -60,7 +60,8 @@ pub(crate) struct Shared<T> {
     len: usize,
 }
 
-// SAFETY: `Shared` is only handed to the tasks of one `TaskGraph::execute`, whose edges make
+// SAFETY: `Shared` is only handed to the tasks of one `TaskGraph::execute` (or to the M2L
+// tasks alone in `Fmm::run_m2l_only`, whose argument is in its docs), whose edges make
 // every range written by a task disjoint from every range another task reads or writes at
 // the same time (see `schedule::build_graph`); T is a plain float.
 unsafe impl<T: Send> Send for Shared<T> {}

@@ -265,14 +265,7 @@ where
             report.tasks = graph.len();
             report.edges = graph.edges();
             report.m2l_rank = ops.sets.iter().map(|s| s.m2l_rank).collect();
-            report.m2l_flops = plan.flops(
-                &tree,
-                |level| {
-                    let set = &ops.sets[ops.set_of_level[level]];
-                    (set.m2l_rank, set.core_ranks.as_slice())
-                },
-                ORDER,
-            );
+            report.m2l_flops = plan.flops(&tree, |level| ops.m2l_ranks(level), ORDER);
             report.m2l = m2l;
             report.tree_bytes = tree.bytes();
             report.lists_bytes = lists.bytes() + plan.bytes();

@@ -51,8 +51,12 @@ pub fn direct<K: Kernel<D>, const D: usize, T: Real>(
     targets: &[[T; D]],
     gradients: bool,
 ) -> Result<Vec<T>> {
-    check_points(sources, "sources")?;
-    check_points(targets, "targets")?;
+    if sources.is_empty() {
+        return Err(Error::Empty { what: "sources" });
+    }
+    if targets.is_empty() {
+        return Err(Error::Empty { what: "targets" });
+    }
     if charges.len() != sources.len() {
         return Err(Error::LengthMismatch {
             what: "charges",
@@ -60,6 +64,8 @@ pub fn direct<K: Kernel<D>, const D: usize, T: Real>(
             got: charges.len(),
         });
     }
+    check_points(sources, "sources")?;
+    check_points(targets, "targets")?;
     if let Some(index) = charges.iter().position(|q| !q.is_finite()) {
         return Err(Error::NonFinite {
             what: "charges",

@@ -28,10 +28,11 @@ pub trait Kernel<const D: usize>: Copy + Default + Send + Sync + 'static {
     /// for kernels that are not homogeneous (Laplace 2D), which get operators per level.
     const HOMOGENEOUS_DEGREE: Option<i32>;
 
-    /// `K(x, y)` in f64; exactly 0 when `x == y`.
+    /// `K(x, y)` in f64; exactly 0 when `x` and `y` coincide (the built-in kernels: when
+    /// `|x - y|^2` is below the smallest normal number, as in their P2P).
     fn eval(x: &[f64; D], y: &[f64; D]) -> f64;
 
-    /// `K(x, y)` and its gradient with respect to `x`; all zero when `x == y`.
+    /// `K(x, y)` and its gradient with respect to `x`; all zero where [`Kernel::eval`] is.
     fn eval_with_gradient(x: &[f64; D], y: &[f64; D]) -> (f64, [f64; D]);
 
     /// Accumulates `out[i] += sum_j K(t_i, s_j) q_j` for every target `t_i`.

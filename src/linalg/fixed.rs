@@ -19,7 +19,8 @@
 //! the lowest orders, M2M), where faer's setup cost and packing dominate; faer wins every
 //! many-column product by 2-3x (its AVX-512 packed kernels against these unpacked AVX2 ones:
 //! e.g. p = 6, f64, `152 x 152 x 64`: faer 51.5 GFLOP/s, generated 19.7), so those stay on
-//! faer, as does the M2L core product. See `TABLE` and [`use_generated`].
+//! faer, as does the M2L core product. The measured table is `DECISIONS` in `build/gemm.rs`
+//! (generated here as `TABLE`); see [`use_generated`].
 
 use super::mat::Mat;
 use crate::scalar::{Precision, Real, same, same_mut};
@@ -73,8 +74,9 @@ impl<E> GemmArgs<'_, E> {
 include!(concat!(env!("OUT_DIR"), "/gemm_kernels.rs"));
 
 /// `C = alpha * A * B` (or `C += ...` with `accumulate`) with the generated kernel whose fixed
-/// inner dimension is `k` (inlined, so that a constant `k` selects the kernel at compile time) (one of [`FIXED_K`]; `A.cols` must be a multiple of it). Returns
-/// `false`, computing nothing, when there is no kernel for `k`.
+/// inner dimension is `k` (one of [`FIXED_K`]; `A.cols` must be a multiple of it). Returns
+/// `false`, computing nothing, when there is no kernel for `k`. Inlined, so that a constant `k`
+/// selects the kernel at compile time.
 ///
 /// # Panics
 ///
@@ -139,46 +141,13 @@ pub enum Shape {
     Panel,
 }
 
-/// Per 3D surface size `n` (order p = 2..=12): whether the generated kernel beat faer by at
-/// least 5% for (`Gemv`, `M2m`) x (f32, f64) in `cargo bench --bench microkernels`. Where two
-/// runs were taken (p = 4, 6, 8), a win had to hold in both.
-///
-/// | p  | n   | Gemv f32 | Gemv f64 | M2m f32 | M2m f64 |
-/// |----|-----|----------|----------|---------|---------|
-/// | 2  | 8   | 3.27x    | 2.76x    | 3.69x   | 2.24x   |
-/// | 3  | 26  | 2.25x    | 1.82x    | 1.25x   | 0.88x   |
-/// | 4  | 56  | 1.22x    | 1.08x    | 0.63x   | 1.02x   |
-/// | 5  | 98  | 1.23x    | 1.40x    | 0.89x   | 1.30x   |
-/// | 6  | 152 | 1.79x    | 1.65x    | 1.10x (1.02x) | 0.98x |
-/// | 7  | 218 | 1.25x    | 1.41x    | 0.97x   | 0.80x   |
-/// | 8  | 296 | 1.43x    | 1.11x    | 0.96x   | 0.83x   |
-/// | 9  | 386 | 1.13x    | 0.95x    | 0.71x   | 0.94x   |
-/// | 10 | 488 | 1.02x    | 1.63x    | 0.78x   | 0.74x   |
-/// | 11 | 602 | 1.46x    | 1.11x    | 0.66x   | 0.68x   |
-/// | 12 | 728 | 0.92x    | 1.35x    | 0.69x   | 0.50x   |
-///
-/// (speed of the generated kernel relative to faer; the machine is a shared 2-core VM and the
-/// ratios near 1 move by +-0.1 between runs.)
-const TABLE: [(usize, [bool; 4]); 11] = [
-    (8, [true, true, true, true]),
-    (26, [true, true, true, false]),
-    (56, [true, true, false, false]),
-    (98, [true, true, false, true]),
-    (152, [true, true, false, false]),
-    (218, [true, true, false, false]),
-    (296, [true, true, false, false]),
-    (386, [true, false, false, false]),
-    (488, [false, true, false, false]),
-    (602, [true, true, false, false]),
-    (728, [false, true, false, false]),
-];
-
 /// Whether the FMM uses the generated kernel (fixed inner dimension `n`, the surface size of a
-/// 3D order) rather than faer for `shape` at `precision`: the measured table `TABLE` (in the
-/// source, with the ratios). `Panel`: never; an `n` not in the table (most 2D sizes): never.
-/// A `const fn`: the FMM reads it at compile time, through the order trait's
-/// `FIXED_GEMV` / `FIXED_M2M` constants of each `Expansion<P, D>`.
-pub const fn use_generated(n: usize, precision: Precision, shape: Shape) -> bool {
+/// 3D order) rather than faer for `shape` at `precision`: the measured table (`DECISIONS` in
+/// `build/gemm.rs`, with the ratios). `Panel`: never; an `n` not in the table (most 2D sizes):
+/// never. The FMM itself reads the same table at compile time, through the order trait's
+/// `FIXED_GEMV` / `FIXED_M2M` constants that build.rs writes for each `Expansion<P, D>`; this
+/// run-time form is for the benches.
+pub fn use_generated(n: usize, precision: Precision, shape: Shape) -> bool {
     let col = match (shape, precision) {
         (Shape::Panel, _) => return false,
         (Shape::Gemv, Precision::F32) => 0,
@@ -186,7 +155,6 @@ pub const fn use_generated(n: usize, precision: Precision, shape: Shape) -> bool
         (Shape::M2m, Precision::F32) => 2,
         (Shape::M2m, Precision::F64) => 3,
     };
-    // A loop, not an iterator: this runs at compile time, for the order trait's constants.
     let mut i = 0;
     while i < TABLE.len() {
         if TABLE[i].0 == n {

@@ -22,7 +22,8 @@ pub(crate) struct M2lGroups {
     pub(crate) max_group: usize,
 }
 
-/// The groups of every chunk in `ranges` (level, node range); chunks above level 2 have none.
+/// The groups of every chunk in `ranges` (level, node range); chunks of levels 0 and 1 have
+/// none (no V list there).
 pub(crate) fn build<const D: usize>(
     tree: &LinearTree<D>,
     lists: &InteractionLists,

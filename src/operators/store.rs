@@ -228,8 +228,6 @@ impl<T: Real> Operators<T> {
             };
             if ok { Ok(r) } else { Err(bad("c2e")) }
         };
-        let uc2e_rank = c2e_rank(Uc2eA, Uc2eB)?;
-        let dc2e_rank = c2e_rank(Dc2eA, Dc2eB)?;
         let u = len(M2lU)?;
         let k = u / n;
         if u % n != 0 || k == 0 || len(M2lVt)? != k * n {
@@ -253,6 +251,8 @@ impl<T: Real> Operators<T> {
         if core_ranks.len() != nt || len(M2lCoreA)? != total || len(M2lCoreBt)? != total {
             return Err(bad("m2l cores"));
         }
+        let uc2e_rank = c2e_rank(Uc2eA, Uc2eB)?;
+        let dc2e_rank = c2e_rank(Dc2eA, Dc2eB)?;
         if len(M2m)? != n * n * (1 << D) || len(L2l)? != n * n * (1 << D) {
             return Err(bad("m2m/l2l"));
         }
@@ -344,6 +344,12 @@ impl<T: Real> Operators<T> {
                 }
             })
             .collect()
+    }
+
+    /// The SVD M2L rank `k` and the core ranks `r_t` of the operators tree level `level` uses.
+    pub(crate) fn m2l_ranks(&self, level: usize) -> (usize, &[usize]) {
+        let set = &self.sets[self.set_of_level[level]];
+        (set.m2l_rank, &set.core_ranks)
     }
 
     /// Bytes of operators (memory-mapped or owned).

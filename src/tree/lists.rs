@@ -11,7 +11,7 @@
 //! Lists hold node indices of the [`LinearTree`] and are complete by
 //! definition (empty boxes included); the evaluator skips boxes without sources or targets.
 
-use crate::geometry::transfer::{child_offset, offset_at, offset_count};
+use crate::geometry::transfer::{child_offset, offset_at, offset_count, offset_index};
 use rayon::prelude::*;
 
 use super::csr::{Csr, par_csr, transpose};
@@ -100,13 +100,13 @@ impl Neighbours {
                     let prow = &above[p * stride..(p + 1) * stride];
                     for (dir, slot) in row.iter_mut().enumerate() {
                         let d = offset_at::<D>(dir, 1);
-                        let mut pdir = 0;
-                        let mut child = 0;
-                        for k in 0..D {
-                            let q = o[k] + d[k];
-                            pdir = pdir * 3 + (q.div_euclid(2) + 1) as usize;
-                            child = child << 1 | q.rem_euclid(2) as usize;
-                        }
+                        // The box at offset `d` is child `child` of the parent's neighbour
+                        // in direction `pd`.
+                        let q: [i64; D] = std::array::from_fn(|k| o[k] + d[k]);
+                        let pdir = offset_index(q.map(|x| x.div_euclid(2)), 1);
+                        let child = q
+                            .iter()
+                            .fold(0usize, |c, x| c << 1 | x.rem_euclid(2) as usize);
                         let pn = prow[pdir];
                         *slot = if pn == NONE {
                             NONE
