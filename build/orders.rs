@@ -86,6 +86,19 @@ pub trait SupportedOrder {{
             writeln!(s, "}}").unwrap();
         }
     }
+    writeln!(
+        s,
+        "/// The supported orders in dimension `dim` (empty for an unsupported dimension).\npub fn supported_orders(dim: usize) -> std::ops::RangeInclusive<usize> {{\n    match dim {{"
+    )
+    .unwrap();
+    for (d, lo, hi) in SUPPORTED {
+        writeln!(s, "        {d} => {lo}..={hi},").unwrap();
+    }
+    writeln!(
+        s,
+        "        #[allow(clippy::reversed_empty_ranges)]\n        _ => 1..=0,\n    }}\n}}\n"
+    )
+    .unwrap();
     // The run-time to compile-time dispatch, one arm per supported (dimension, order).
     writeln!(
         s,

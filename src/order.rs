@@ -21,13 +21,3 @@
 pub struct Expansion<const P: usize, const D: usize>;
 
 include!(concat!(env!("OUT_DIR"), "/orders.rs"));
-
-/// The supported orders in dimension `dim` (empty for an unsupported dimension).
-pub fn supported_orders(dim: usize) -> std::ops::RangeInclusive<usize> {
-    match dim {
-        2 => MIN_ORDER_2D..=MAX_ORDER_2D,
-        3 => MIN_ORDER_3D..=MAX_ORDER_3D,
-        #[allow(clippy::reversed_empty_ranges)]
-        _ => 1..=0,
-    }
-}

@@ -1,6 +1,8 @@
 //! The leaf passes: P2P over the U list (the near field), and per leaf L2P, M2P over the W
 //! list, into the targets' outputs.
 
+use std::ops::Range;
+
 use super::context::{Clock, Ctx, T_L2P, T_M2P, T_P2P};
 use super::graph::Task;
 use crate::kernel::Kernel;
@@ -8,19 +10,31 @@ use crate::order::SupportedOrder;
 use crate::scalar::Real;
 
 impl<K: Kernel<D>, O: SupportedOrder, const D: usize, T: Real> Ctx<'_, K, O, D, T> {
-    pub(super) fn p2p(&self, task: &Task, acc: &mut [u64; 8]) {
-        let mut clock = Clock::start();
-        for b in task.nodes.clone() {
+    /// The task's leaves that have targets: (node, its range of the output buffer, its targets
+    /// as structure of arrays).
+    fn leaf_targets<'s>(
+        &'s self,
+        task: &Task,
+    ) -> impl Iterator<Item = (usize, Range<usize>, [&'s [T]; D])> + 's {
+        task.nodes.clone().filter_map(move |b| {
             let b = b as usize;
             let tr = self.tree.targets(b);
             if !self.tree.is_leaf(b) || tr.is_empty() {
-                continue;
+                return None;
             }
+            let out = tr.start * self.n_out..tr.end * self.n_out;
+            let tgt: [&[T]; D] = std::array::from_fn(|k| &self.tgt[k][tr.clone()]);
+            Some((b, out, tgt))
+        })
+    }
+
+    pub(super) fn p2p(&self, task: &Task, acc: &mut [u64; 8]) {
+        let mut clock = Clock::start();
+        for (b, out, tgt) in self.leaf_targets(task) {
             // SAFETY: this task is the first writer of its leaves' targets; the Evaluate task
             // of the same chunk (the only other writer) waits for it.
-            let out = unsafe { self.out.get_mut(tr.start * self.n_out..tr.end * self.n_out) };
+            let out = unsafe { self.out.get_mut(out) };
             out.fill(T::ZERO);
-            let tgt: [&[T]; D] = std::array::from_fn(|k| &self.tgt[k][tr.clone()]);
             for &a in self.lists.u.row(b) {
                 let sr = self.tree.sources(a as usize);
                 if sr.is_empty() {
@@ -38,15 +52,9 @@ impl<K: Kernel<D>, O: SupportedOrder, const D: usize, T: Real> Ctx<'_, K, O, D, 
         let level = task.level as usize;
         let mut surf = self.scratch(D * n);
         let mut clock = Clock::start();
-        for b in task.nodes.clone() {
-            let b = b as usize;
-            let tr = self.tree.targets(b);
-            if !self.tree.is_leaf(b) || tr.is_empty() {
-                continue;
-            }
+        for (b, out, tgt) in self.leaf_targets(task) {
             // SAFETY: the P2P task of this chunk (the other writer) is a predecessor.
-            let out = unsafe { self.out.get_mut(tr.start * self.n_out..tr.end * self.n_out) };
-            let tgt: [&[T]; D] = std::array::from_fn(|k| &self.tgt[k][tr.clone()]);
+            let out = unsafe { self.out.get_mut(out) };
             if level >= 2 {
                 self.surface(b, self.ops.alpha_outer, &mut surf);
                 // SAFETY: this chunk's downward task is a predecessor.
