@@ -5,8 +5,8 @@ mod common;
 use common::rel_l2;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::OnceLock;
+use std::process::{Command, Output, Stdio};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use oxifmm::io::{self, Dtype};
 use oxifmm::{Laplace, direct};
@@ -46,12 +46,34 @@ fn cache_dir() -> &'static Path {
     })
 }
 
+/// HDF5 opens its files without close-on-exec and locks them. A child process started by one
+/// test while another test of this process holds an HDF5 file open inherits that descriptor,
+/// and its lock, for its whole run; a CLI run of the other test is then refused the file
+/// ("unable to lock file"). So this process never starts a child while it holds an HDF5 file
+/// open: both take this lock.
+static NO_FORK: Mutex<()> = Mutex::new(());
+
+fn no_fork() -> MutexGuard<'static, ()> {
+    NO_FORK
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// `cmd.output()`, started under [`NO_FORK`].
+fn output(cmd: &mut Command) -> Output {
+    let child = {
+        let _held = no_fork();
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start oxifmm")
+    };
+    child.wait_with_output().expect("run oxifmm")
+}
+
 fn oxifmm(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .arg("--quiet")
-        .output()
-        .expect("run oxifmm")
+    output(Command::new(BIN).args(args).arg("--quiet"))
 }
 
 fn s(p: &Path) -> &str {
@@ -139,21 +161,21 @@ fn generate_run_matches_direct_at_order_6() {
     assert_eq!(src.dtype, Dtype::F64);
 
     let res = d.join("res");
-    let o = Command::new(BIN)
-        .args(["run", "--input"])
-        .arg(io::bundle_file(&data, "sources")) // the sources file names the bundle too
-        .args([
-            "--order",
-            "6",
-            "--gradients",
-            "--threads",
-            "2",
-            "--cache-dir",
-        ])
-        .arg(cache_dir())
-        .args(["--out", s(&res)])
-        .output()
-        .unwrap();
+    let o = output(
+        Command::new(BIN)
+            .args(["run", "--input"])
+            .arg(io::bundle_file(&data, "sources")) // the sources file names the bundle too
+            .args([
+                "--order",
+                "6",
+                "--gradients",
+                "--threads",
+                "2",
+                "--cache-dir",
+            ])
+            .arg(cache_dir())
+            .args(["--out", s(&res)]),
+    );
     assert_ok(&o);
     let stdout = String::from_utf8_lossy(&o.stdout);
     for needle in ["build", "P2P", "M2L", "evaluate"] {
@@ -231,7 +253,7 @@ fn usage_errors_exit_2() {
     assert_eq!(o.status.code(), Some(2), "missing --input");
     let o = oxifmm(&["operators", "--order", "4", "--dim", "2"]);
     assert_fails(&o, 2, &["2D"]);
-    let h = Command::new(BIN).args(["run", "--help"]).output().unwrap();
+    let h = output(Command::new(BIN).args(["run", "--help"]));
     let help = String::from_utf8_lossy(&h.stdout);
     for opt in [
         "--input",
@@ -461,6 +483,7 @@ mod hdf5_files {
     use super::*;
 
     fn read(path: &Path, name: &str) -> (Vec<usize>, Vec<f64>) {
+        let _held = no_fork();
         let f = hdf5::File::open(path).unwrap();
         let ds = f.dataset(name).unwrap();
         (ds.shape(), ds.read_raw::<f64>().unwrap())
@@ -533,6 +556,7 @@ mod hdf5_files {
         let q = oxifmm::points::charges::<f64>(1500, 11);
         let flat = |p: &[[f64; 3]]| p.iter().flatten().copied().collect::<Vec<_>>();
         {
+            let _held = no_fork();
             let f = hdf5::File::create(&exp).unwrap();
             let g = f.create_group("particle_data").unwrap();
             g.new_dataset::<f64>()
@@ -581,6 +605,7 @@ mod hdf5_files {
         let (ep, _) = exact(&flat(&src), &q, &flat(&tgt));
         let e = rel_l2(&pot, &ep);
         assert!(e < 1e-3, "p=5 error {e:e}");
+        let held = no_fork();
         let f = hdf5::File::open(&out).unwrap();
         assert_eq!(
             f.dataset("octree/keys").unwrap().read_raw::<u64>().unwrap(),
@@ -588,10 +613,12 @@ mod hdf5_files {
         );
         assert!(!f.link_exists("particle_data/gradients"));
         drop(f);
+        drop(held);
 
         // Bad HDF5 files.
         let bad = d.join("bad.h5");
         {
+            let _held = no_fork();
             let f = hdf5::File::create(&bad).unwrap();
             let g = f.create_group("particle_data").unwrap();
             g.new_dataset::<f64>()
@@ -612,6 +639,7 @@ mod hdf5_files {
         ]);
         assert_fails(&o, 3, &["missing dataset /particle_data/source_densities"]);
         {
+            let _held = no_fork();
             let f = hdf5::File::open_rw(&bad).unwrap();
             let g = f.group("particle_data").unwrap();
             g.new_dataset::<i32>()
@@ -663,10 +691,8 @@ mod hdf5_files {
         ]);
         assert_ok(&o);
         assert!(h5.exists());
-        let o = Command::new(BIN)
-            .args(["operators", "--import", s(&h5), "--cache-dir", s(&b)])
-            .output()
-            .unwrap();
+        let o =
+            output(Command::new(BIN).args(["operators", "--import", s(&h5), "--cache-dir", s(&b)]));
         assert_ok(&o);
         let name = std::fs::read_dir(&a)
             .unwrap()
@@ -682,20 +708,17 @@ mod hdf5_files {
         // A run with the imported cache loads it.
         let data = d.join("data");
         assert_ok(&oxifmm(&["generate", "--n", "200", "--out", s(&data)]));
-        let o = Command::new(BIN)
-            .args([
-                "run",
-                "--input",
-                s(&data),
-                "--order",
-                "3",
-                "--cache-dir",
-                s(&b),
-                "--out",
-                s(&d.join("r")),
-            ])
-            .output()
-            .unwrap();
+        let o = output(Command::new(BIN).args([
+            "run",
+            "--input",
+            s(&data),
+            "--order",
+            "3",
+            "--cache-dir",
+            s(&b),
+            "--out",
+            s(&d.join("r")),
+        ]));
         assert_ok(&o);
         assert!(String::from_utf8_lossy(&o.stdout).contains("loaded"));
         let o = oxifmm(&["operators", "--import", s(&data), "--cache-dir", s(&b)]);
