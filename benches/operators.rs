@@ -17,7 +17,7 @@ fn bench(c: &mut Criterion) {
         g.measurement_time(Duration::from_secs(if p == 6 { 15 } else { 60 }));
         let prm = OperatorParams::defaults(p, f64::EPSILON);
         g.bench_function(format!("precompute_laplace3d_f64_p{p}"), |b| {
-            b.iter(|| level_set::<Laplace, 3>(p, 1.0, &prm).unwrap())
+            b.iter(|| level_set::<Laplace, 3>(&Laplace, p, 1.0, &prm).unwrap())
         });
     }
     // Warm load: the whole build over a handful of points is dominated by opening the cache.
@@ -37,7 +37,7 @@ fn bench(c: &mut Criterion) {
             build();
             // The file `build()` uses (default operator parameters, as in `build()`).
             let prm = OperatorParams::defaults($p, f64::EPSILON);
-            let params = cache_params::<Laplace, 3, f64>($p, &prm);
+            let params = cache_params::<Laplace, 3, f64>(&Laplace, $p, &prm);
             let path = dir.join(params.file_name());
             let verified_by = || {
                 OperatorCache::open(&path, &params)

@@ -23,6 +23,7 @@ fn points<T: Real, const D: usize>(rng: &mut StdRng, n: usize) -> [Vec<T>; D] {
 /// One benchmark: `nt` targets against `ns` sources.
 fn case<K: Kernel<D>, const D: usize, T: Real>(
     c: &mut Criterion,
+    kernel: &K,
     group: &str,
     nt: usize,
     ns: usize,
@@ -53,19 +54,19 @@ fn case<K: Kernel<D>, const D: usize, T: Real>(
             if gradients { "gradient" } else { "potential" }
         );
         g.bench_function(BenchmarkId::new(name, format!("{nt}x{ns}")), |b| {
-            b.iter(|| K::p2p(sr, &charges, tr, &mut out, gradients))
+            b.iter(|| kernel.p2p(sr, &charges, tr, &mut out, gradients))
         });
     }
     g.finish();
 }
 
 fn p2p(c: &mut Criterion) {
-    case::<Laplace, 3, f32>(c, "laplace3d_20k", 20_000, 20_000, true);
-    case::<Laplace, 3, f64>(c, "laplace3d_20k", 20_000, 20_000, true);
-    case::<Laplace, 3, f32>(c, "laplace3d_leaf", 150, 4_000, false);
-    case::<Laplace, 3, f64>(c, "laplace3d_leaf", 150, 4_000, false);
-    case::<Laplace, 2, f32>(c, "laplace2d_leaf", 150, 4_000, false);
-    case::<Laplace, 2, f64>(c, "laplace2d_leaf", 150, 4_000, false);
+    case::<Laplace, 3, f32>(c, &Laplace, "laplace3d_20k", 20_000, 20_000, true);
+    case::<Laplace, 3, f64>(c, &Laplace, "laplace3d_20k", 20_000, 20_000, true);
+    case::<Laplace, 3, f32>(c, &Laplace, "laplace3d_leaf", 150, 4_000, false);
+    case::<Laplace, 3, f64>(c, &Laplace, "laplace3d_leaf", 150, 4_000, false);
+    case::<Laplace, 2, f32>(c, &Laplace, "laplace2d_leaf", 150, 4_000, false);
+    case::<Laplace, 2, f64>(c, &Laplace, "laplace2d_leaf", 150, 4_000, false);
 }
 
 criterion_group!(benches, p2p);

@@ -118,6 +118,19 @@ pub trait SupportedOrder {{
 /// assert_eq!(oxifmm::with_order!(dim, order, |P, D| surface::<P, D>()), Some(152));
 /// assert_eq!(oxifmm::with_order!(3, 13, |P, D| surface::<P, D>()), None);
 /// ```
+///
+/// With a literal dimension and one name, `with_order!(3, order, |P| body)` expands the orders
+/// of that dimension only: for code that exists in one dimension (a 3D-only kernel).
+///
+/// ```
+/// fn surface3<const P: usize>() -> usize
+/// where
+///     oxifmm::Expansion<P, 3>: oxifmm::SupportedOrder,
+/// {{
+///     <oxifmm::Expansion<P, 3> as oxifmm::SupportedOrder>::SURFACE_LEN
+/// }}
+/// assert_eq!(oxifmm::with_order!(3, 6, |P| surface3::<P>()), Some(152));
+/// ```
 #[macro_export]
 macro_rules! with_order {{
     ($dim:expr, $order:expr, |$p:ident, $d:ident| $body:expr) => {{
@@ -135,8 +148,28 @@ macro_rules! with_order {{
     }
     writeln!(
         s,
-        "            _ => ::core::option::Option::None,\n        }}\n    }};\n}}"
+        "            _ => ::core::option::Option::None,\n        }}\n    }};"
     )
     .unwrap();
+    for (d, lo, hi) in SUPPORTED {
+        writeln!(
+            s,
+            "    ({d}, $order:expr, |$p:ident| $body:expr) => {{\n        match $order {{"
+        )
+        .unwrap();
+        for p in lo..=hi {
+            writeln!(
+                s,
+                "            {p} => ::core::option::Option::Some({{ const $p: usize = {p}; $body }}),"
+            )
+            .unwrap();
+        }
+        writeln!(
+            s,
+            "            _ => ::core::option::Option::None,\n        }}\n    }};"
+        )
+        .unwrap();
+    }
+    writeln!(s, "}}").unwrap();
     std::fs::write(out_dir.join("orders.rs"), s).unwrap();
 }

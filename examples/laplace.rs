@@ -216,6 +216,7 @@ where
             let t: [Vec<f64>; D] = std::array::from_fn(|k| vec![points[i][k].to_f64()]);
             let mut o = vec![0.0; n_out];
             <Laplace as Kernel<D>>::p2p::<f64>(
+                &Laplace,
                 std::array::from_fn(|k| src64[k].as_slice()),
                 &q64,
                 std::array::from_fn(|k| t[k].as_slice()),

@@ -22,7 +22,7 @@
 //!
 //! // Against the direct sum at a few targets.
 //! let sample: Vec<[f64; 3]> = points[..10].to_vec();
-//! let exact = oxifmm::direct::<Laplace, 3, f64>(&points, &q, &sample, false)?;
+//! let exact = oxifmm::direct(&Laplace, &points, &q, &sample, false)?;
 //! let err = (0..10).map(|i| (out.potentials[i] - exact[i]).powi(2)).sum::<f64>().sqrt()
 //!     / exact.iter().map(|x| x * x).sum::<f64>().sqrt();
 //! assert!(err < 1e-4, "relative error {err}");
@@ -64,7 +64,7 @@ pub use cache::{CacheMode, CacheOutcome, CacheParams, OperatorCache};
 pub use error::{Error, Result};
 pub use fmm::{BuildReport, EvalReport, Fmm, FmmBuilder, FmmOutput};
 pub use geometry::{Domain, MortonKey};
-pub use kernel::{Kernel, Laplace, direct};
+pub use kernel::{Kernel, KernelId, Laplace, Scaling, Yukawa, direct};
 pub use m2l::M2l;
 pub use operators::{OperatorParams, OperatorSource};
 pub use order::{Expansion, SupportedOrder};

@@ -115,7 +115,7 @@ fn points3(flat: &[f64]) -> Vec<[f64; 3]> {
 
 /// Potentials and gradients of the direct sum, split.
 fn exact(src: &[f64], q: &[f64], tgt: &[f64]) -> (Vec<f64>, Vec<f64>) {
-    let out = direct::<Laplace, 3, f64>(&points3(src), q, &points3(tgt), true).unwrap();
+    let out = direct::<Laplace, 3, f64>(&Laplace, &points3(src), q, &points3(tgt), true).unwrap();
     let pot = out.chunks_exact(4).map(|c| c[0]).collect();
     let grad = out
         .chunks_exact(4)
@@ -230,6 +230,80 @@ fn separate_targets_f32() {
     let e = rel_l2(&pot.data, &ep);
     assert!(e < 1e-2, "f32 p=4 error {e:e}");
     assert!(!io::bundle_file(&res, "gradients").exists());
+}
+
+#[test]
+fn yukawa_kernel_run_matches_direct_and_bad_kernels_are_usage_errors() {
+    let d = TempDir::new("yukawa");
+    let data = d.join("data");
+    assert_ok(&oxifmm(&["generate", "--n", "3000", "--out", s(&data)]));
+    let res = d.join("res");
+    let run = |kernel: &str, out: &Path| {
+        oxifmm(&[
+            "run",
+            "--input",
+            s(&data),
+            "--kernel",
+            kernel,
+            "--order",
+            "5",
+            "--gradients",
+            "--cache-dir",
+            s(cache_dir()),
+            "--out",
+            s(out),
+        ])
+    };
+    assert_ok(&run("yukawa:7.5", &res));
+    let p = io::read_problem(&data, None).unwrap();
+    let k = oxifmm::Yukawa::new(7.5).unwrap();
+    let exact = direct(
+        &k,
+        &points3(&p.sources),
+        &p.charges,
+        &points3(&p.sources),
+        true,
+    )
+    .unwrap();
+    let ep: Vec<f64> = exact.iter().step_by(4).copied().collect();
+    let pot = io::read_npy(&io::bundle_file(&res, "potentials")).unwrap();
+    let e = rel_l2(&pot.data, &ep);
+    assert!(e < 1e-4, "yukawa p=5 error {e:e}");
+    // Laplace is a different answer.
+    let lap = d.join("lap");
+    assert_ok(&run("laplace", &lap));
+    let lp = io::read_npy(&io::bundle_file(&lap, "potentials")).unwrap();
+    assert!(rel_l2(&lp.data, &ep) > 0.1);
+    for (bad, needle) in [
+        ("yukawa:-1", "kappa"),
+        ("yukawa", "yukawa:KAPPA"),
+        ("yukawa:abc", "number"),
+        ("stokes", "unknown kernel"),
+    ] {
+        let o = run(bad, &d.join("bad"));
+        assert_eq!(o.status.code(), Some(2), "{bad}: {}", stderr(&o));
+        assert!(stderr(&o).contains(needle), "{bad}: {}", stderr(&o));
+    }
+    let d2 = d.join("d2");
+    assert_ok(&oxifmm(&[
+        "generate",
+        "--n",
+        "100",
+        "--dim",
+        "2",
+        "--out",
+        s(&d2),
+    ]));
+    let o = oxifmm(&[
+        "run",
+        "--input",
+        s(&d2),
+        "--kernel",
+        "yukawa:1",
+        "--out",
+        s(&d.join("r2")),
+    ]);
+    assert_fails(&o, 2, &["Yukawa kernel is 3D"]);
 }
 
 #[test]

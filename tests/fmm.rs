@@ -3,9 +3,9 @@
 //! thread counts and re-evaluations; the operator cache; bad input.
 
 mod common;
-use common::rel_l2;
+use common::{Case, rel_l2};
 
-use oxifmm::points::{Distribution, charges, generate, positive_charges};
+use oxifmm::points::{Distribution, charges, generate};
 use oxifmm::{CacheMode, Error, Fmm, Kernel, Laplace, M2l, OperatorSource, Real, direct};
 
 /// (potential error, gradient error) of an FMM run against `direct` in f64.
@@ -23,9 +23,8 @@ where
     run_errors::<P, D, T>(dist, n, leaf, separate_targets, gradients, false, M2l::Auto)
 }
 
-/// As [`errors`], with the charge sign convention and the M2L backend chosen: `positive`
-/// charges are uniform in `[0, 1]` (as kifmm-rs and FMM3D test), otherwise in `[-1, 1]` (zero
-/// mean, as exafmm-t tests, which makes the relative error larger).
+/// As [`errors`], with the charge sign convention (`positive`: uniform in `[0, 1]`, else in
+/// `[-1, 1]`) and the M2L backend chosen.
 fn run_errors<const P: usize, const D: usize, T: Real>(
     dist: Distribution,
     n: usize,
@@ -39,46 +38,16 @@ where
     Laplace: Kernel<D>,
     oxifmm::Expansion<P, D>: oxifmm::SupportedOrder,
 {
-    let src = generate::<T, D>(dist, n, 3);
-    let tgt = if separate_targets {
-        generate::<T, D>(Distribution::Uniform, n / 2, 4)
-    } else {
-        src.clone()
+    let case = Case {
+        dist,
+        n,
+        leaf,
+        separate_targets,
+        gradients,
+        positive,
+        m2l,
     };
-    let q = if positive {
-        positive_charges::<T>(n, 5)
-    } else {
-        charges::<T>(n, 5)
-    };
-    let mut b = Fmm::<Laplace, P, D, T>::builder()
-        .sources(&src)
-        .max_points_per_leaf(leaf)
-        .gradients(gradients)
-        .m2l(m2l)
-        .cache(CacheMode::Off);
-    if separate_targets {
-        b = b.targets(&tgt);
-    }
-    let fmm = b.build().unwrap();
-    let out = fmm.evaluate(&q).unwrap();
-    let to64 = |v: &[[T; D]]| -> Vec<[f64; D]> {
-        v.iter()
-            .map(|p| std::array::from_fn(|k| p[k].to_f64()))
-            .collect()
-    };
-    let q64: Vec<f64> = q.iter().map(|x| x.to_f64()).collect();
-    let exact = direct::<Laplace, D, f64>(&to64(&src), &q64, &to64(&tgt), gradients).unwrap();
-    let n_out = if gradients { 1 + D } else { 1 };
-    let pot: Vec<f64> = exact.iter().step_by(n_out).copied().collect();
-    let e_pot = rel_l2(&out.potentials, &pot);
-    let e_grad = if gradients {
-        let g_exact: Vec<f64> = exact.chunks(n_out).flat_map(|c| c[1..].to_vec()).collect();
-        let g: Vec<T> = out.gradients.iter().flatten().copied().collect();
-        rel_l2(&g, &g_exact)
-    } else {
-        0.0
-    };
-    (e_pot, e_grad)
+    case.errors::<Laplace, P, D, T>(&Laplace)
 }
 
 #[test]
@@ -368,7 +337,7 @@ fn fft_m2l_backend_is_accurate_and_agrees_with_svd() {
     for dist in [Distribution::Uniform, Distribution::Clusters] {
         let src = generate::<f64, 3>(dist, 6000, 3);
         let q = charges::<f64>(src.len(), 5);
-        let exact = direct::<Laplace, 3, f64>(&src, &q, &src, false).unwrap();
+        let exact = direct::<Laplace, 3, f64>(&Laplace, &src, &q, &src, false).unwrap();
         let run = |m2l| {
             Fmm::<Laplace, 6>::builder()
                 .sources(&src)
@@ -404,13 +373,13 @@ fn fft_m2l_backend_is_accurate_and_agrees_with_svd() {
     let out = fmm.evaluate(&q).unwrap();
     let src64: Vec<[f64; 3]> = src.iter().map(|p| p.map(|x| x as f64)).collect();
     let q64: Vec<f64> = q.iter().map(|&x| x as f64).collect();
-    let exact = direct::<Laplace, 3, f64>(&src64, &q64, &src64, false).unwrap();
+    let exact = direct::<Laplace, 3, f64>(&Laplace, &src64, &q64, &src64, false).unwrap();
     let e = rel_l2(&out.potentials, &exact);
     assert!(e < 1e-3, "f32 fft {e:e}");
     let e8 = {
         let src = generate::<f64, 3>(Distribution::Uniform, 4000, 3);
         let q = charges::<f64>(src.len(), 5);
-        let exact = direct::<Laplace, 3, f64>(&src, &q, &src, false).unwrap();
+        let exact = direct::<Laplace, 3, f64>(&Laplace, &src, &q, &src, false).unwrap();
         let out = Fmm::<Laplace, 8>::builder()
             .sources(&src)
             .max_points_per_leaf(40)
@@ -521,7 +490,7 @@ fn f32_far_from_the_origin_keeps_its_accuracy() {
         let pts: Vec<[f32; 3]> = pts64.iter().map(|p| p.map(|x| x as f32)).collect();
         // The reference sees the same (f32-rounded) points.
         let back: Vec<[f64; 3]> = pts.iter().map(|p| p.map(|x| x as f64)).collect();
-        let exact = direct::<Laplace, 3, f64>(&back, &q64, &back, false).unwrap();
+        let exact = direct::<Laplace, 3, f64>(&Laplace, &back, &q64, &back, false).unwrap();
         let out = Fmm::<Laplace, 4, 3, f32>::builder()
             .sources(&pts)
             .max_points_per_leaf(40)

@@ -3,7 +3,7 @@
 mod common;
 use common::rel_l2;
 
-use oxifmm::{Error, Kernel, Laplace, Real, direct};
+use oxifmm::{Error, Kernel, Laplace, Real, Yukawa, direct};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
@@ -30,6 +30,7 @@ fn refs<T, const D: usize>(v: &[Vec<T>; D]) -> [&[T]; D] {
 /// non-zero values, to check accumulation), for `nt` targets and `ns` sources; with `shared`
 /// the first sources coincide with the targets.
 fn compare<K: Kernel<D>, const D: usize, T: Real>(
+    kernel: &K,
     seed: u64,
     nt: usize,
     ns: usize,
@@ -52,28 +53,28 @@ fn compare<K: Kernel<D>, const D: usize, T: Real>(
         .collect();
     let mut got = init.clone();
     let mut want = init;
-    K::p2p(refs(&sources), &q, refs(&targets), &mut got, gradients);
-    K::p2p_scalar(refs(&sources), &q, refs(&targets), &mut want, gradients);
+    kernel.p2p(refs(&sources), &q, refs(&targets), &mut got, gradients);
+    kernel.p2p_scalar(refs(&sources), &q, refs(&targets), &mut want, gradients);
     (got, want)
 }
 
 const TARGET_COUNTS: &[usize] = &[1, 3, 7, 8, 13, 16, 37];
 
-fn check_all<K: Kernel<D>, const D: usize>() {
+fn check_all<K: Kernel<D>, const D: usize>(kernel: &K) {
     let (mut worst64, mut worst32) = (0.0f64, 0.0f64);
     for &nt in TARGET_COUNTS {
         for ns in [1, 5, 100] {
             for shared in [false, true] {
                 for gradients in [false, true] {
                     let seed = (nt * 1000 + ns) as u64;
-                    let (got, want) = compare::<K, D, f64>(seed, nt, ns, shared, gradients);
+                    let (got, want) = compare::<K, D, f64>(kernel, seed, nt, ns, shared, gradients);
                     let e = rel_l2(&got, &want);
                     worst64 = worst64.max(e);
                     assert!(
                         e <= 1e-13,
                         "f64 D={D} nt={nt} ns={ns} shared={shared} gradients={gradients}: {e:e}"
                     );
-                    let (got, want) = compare::<K, D, f32>(seed, nt, ns, shared, gradients);
+                    let (got, want) = compare::<K, D, f32>(kernel, seed, nt, ns, shared, gradients);
                     let e = rel_l2(&got, &want);
                     worst32 = worst32.max(e);
                     assert!(
@@ -89,23 +90,23 @@ fn check_all<K: Kernel<D>, const D: usize>() {
 
 #[test]
 fn laplace3d_microkernels_match_reference() {
-    check_all::<Laplace, 3>();
+    check_all::<Laplace, 3>(&Laplace);
 }
 
 #[test]
 fn laplace2d_microkernels_match_reference() {
-    check_all::<Laplace, 2>();
+    check_all::<Laplace, 2>(&Laplace);
 }
 
 /// Per-target relative error, stricter than the L2 check, on a larger f64 case.
 #[test]
 fn f64_per_target_relative_error() {
     for gradients in [false, true] {
-        let (got, want) = compare::<Laplace, 3, f64>(7, 37, 1000, true, gradients);
+        let (got, want) = compare::<Laplace, 3, f64>(&Laplace, 7, 37, 1000, true, gradients);
         for (g, w) in got.iter().zip(&want) {
             assert!((g - w).abs() <= 1e-13 * w.abs().max(1.0), "{g} vs {w}");
         }
-        let (got, want) = compare::<Laplace, 2, f64>(8, 37, 1000, true, gradients);
+        let (got, want) = compare::<Laplace, 2, f64>(&Laplace, 8, 37, 1000, true, gradients);
         for (g, w) in got.iter().zip(&want) {
             assert!((g - w).abs() <= 1e-13 * w.abs().max(1.0), "{g} vs {w}");
         }
@@ -113,7 +114,7 @@ fn f64_per_target_relative_error() {
 }
 
 /// A source on top of every target (and nothing else) contributes exactly 0, not NaN.
-fn coincident_only<K: Kernel<D>, const D: usize, T: Real>() {
+fn coincident_only<K: Kernel<D>, const D: usize, T: Real>(kernel: &K) {
     for &nt in TARGET_COUNTS {
         let mut rng = StdRng::seed_from_u64(nt as u64);
         let pts = points::<T, D>(&mut rng, nt);
@@ -123,7 +124,7 @@ fn coincident_only<K: Kernel<D>, const D: usize, T: Real>() {
             // Each target against itself alone.
             for i in 0..nt {
                 let one: [&[T]; D] = std::array::from_fn(|k| &pts[k][i..i + 1]);
-                K::p2p(
+                kernel.p2p(
                     one,
                     &[T::ONE],
                     one,
@@ -135,7 +136,7 @@ fn coincident_only<K: Kernel<D>, const D: usize, T: Real>() {
             // All targets against the same points as sources: finite.
             let q = vec![T::ONE; nt];
             let mut out = vec![T::ZERO; width * nt];
-            K::p2p(refs(&pts), &q, refs(&pts), &mut out, gradients);
+            kernel.p2p(refs(&pts), &q, refs(&pts), &mut out, gradients);
             assert!(out.iter().all(|x| x.is_finite()), "{out:?}");
         }
     }
@@ -143,10 +144,10 @@ fn coincident_only<K: Kernel<D>, const D: usize, T: Real>() {
 
 #[test]
 fn coincident_points_contribute_zero() {
-    coincident_only::<Laplace, 3, f64>();
-    coincident_only::<Laplace, 3, f32>();
-    coincident_only::<Laplace, 2, f64>();
-    coincident_only::<Laplace, 2, f32>();
+    coincident_only::<Laplace, 3, f64>(&Laplace);
+    coincident_only::<Laplace, 3, f32>(&Laplace);
+    coincident_only::<Laplace, 2, f64>(&Laplace);
+    coincident_only::<Laplace, 2, f32>(&Laplace);
 }
 
 /// 1/r (and its gradient) in f64 over squared distances from 1e-300 to 1e300, against
@@ -167,9 +168,17 @@ fn laplace3d_f64_full_range() {
         for gradients in [false, true] {
             let width = if gradients { 4 } else { 1 };
             let mut out = vec![0.0; n * width];
-            <Laplace as Kernel<3>>::p2p(src, &charges, [&tx, &zeros, &zeros], &mut out, gradients);
+            <Laplace as Kernel<3>>::p2p(
+                &Laplace,
+                src,
+                &charges,
+                [&tx, &zeros, &zeros],
+                &mut out,
+                gradients,
+            );
             for (i, t) in tx.iter().enumerate() {
-                let want = <Laplace as Kernel<3>>::eval(&[*t, 0.0, 0.0], &[0.0, 0.0, 0.0]);
+                let want =
+                    <Laplace as Kernel<3>>::eval(&Laplace, &[*t, 0.0, 0.0], &[0.0, 0.0, 0.0]);
                 let got = out[i * width];
                 assert!(
                     (got - want).abs() <= 4.0 * f64::EPSILON * want,
@@ -178,6 +187,7 @@ fn laplace3d_f64_full_range() {
                 // The gradient goes through 1/r^3, which overflows for r below ~1e-103.
                 if gradients && (1e-50..1e50).contains(t) {
                     let (_, g) = <Laplace as Kernel<3>>::eval_with_gradient(
+                        &Laplace,
                         &[*t, 0.0, 0.0],
                         &[0.0, 0.0, 0.0],
                     );
@@ -204,9 +214,9 @@ fn laplace2d_log_range() {
     let src = [&zeros[..1], &zeros[..1]];
     let tx: Vec<f64> = xs.iter().map(|x| x.sqrt()).collect();
     let mut out = vec![0.0; n];
-    <Laplace as Kernel<2>>::p2p(src, &[1.0], [&tx, &zeros], &mut out, false);
+    <Laplace as Kernel<2>>::p2p(&Laplace, src, &[1.0], [&tx, &zeros], &mut out, false);
     for (o, t) in out.iter().zip(&tx) {
-        let want = <Laplace as Kernel<2>>::eval(&[*t, 0.0], &[0.0, 0.0]);
+        let want = <Laplace as Kernel<2>>::eval(&Laplace, &[*t, 0.0], &[0.0, 0.0]);
         assert!(
             (o - want).abs() <= 4.0 * f64::EPSILON * want.abs(),
             "{t}: {o} vs {want}"
@@ -216,6 +226,7 @@ fn laplace2d_log_range() {
     let z32 = vec![0.0f32; tx32.len()];
     let mut out = vec![0.0f32; tx32.len()];
     <Laplace as Kernel<2>>::p2p(
+        &Laplace,
         [&z32[..1], &z32[..1]],
         &[1.0],
         [&tx32, &z32],
@@ -223,7 +234,7 @@ fn laplace2d_log_range() {
         false,
     );
     for (o, t) in out.iter().zip(&tx32) {
-        let want = <Laplace as Kernel<2>>::eval(&[*t as f64, 0.0], &[0.0, 0.0]);
+        let want = <Laplace as Kernel<2>>::eval(&Laplace, &[*t as f64, 0.0], &[0.0, 0.0]);
         assert!(
             (*o as f64 - want).abs() <= 1e-6 * want.abs().max(1e-2),
             "{t}: {o} vs {want}"
@@ -248,10 +259,18 @@ where
     let sources = points::<T, D>(&mut rng, ns);
     let q = charges::<T>(&mut rng, ns);
     for gradients in [false, true] {
-        let got = direct::<Laplace, D, T>(&aos(&sources), &q, &aos(&targets), gradients).unwrap();
+        let got = direct::<Laplace, D, T>(&Laplace, &aos(&sources), &q, &aos(&targets), gradients)
+            .unwrap();
         let width = if gradients { 1 + D } else { 1 };
         let mut want = vec![T::ZERO; width * nt];
-        Laplace::p2p_scalar(refs(&sources), &q, refs(&targets), &mut want, gradients);
+        <Laplace as Kernel<D>>::p2p_scalar(
+            &Laplace,
+            refs(&sources),
+            &q,
+            refs(&targets),
+            &mut want,
+            gradients,
+        );
         let e = rel_l2(&got, &want);
         assert!(e <= tol, "D={D} gradients={gradients}: {e:e}");
     }
@@ -270,7 +289,9 @@ fn direct_rejects_bad_input() {
     let s = [[0.0, 0.0, 0.0], [1.0, 0.0, 0.0]];
     let q = [1.0, 2.0];
     let t = [[0.5, 0.5, 0.5]];
-    let run = |s: &[[f64; 3]], q: &[f64], t: &[[f64; 3]]| direct::<Laplace, 3, f64>(s, q, t, false);
+    let run = |s: &[[f64; 3]], q: &[f64], t: &[[f64; 3]]| {
+        direct::<Laplace, 3, f64>(&Laplace, s, q, t, false)
+    };
     assert!(matches!(
         run(&[], &[], &t),
         Err(Error::Empty { what: "sources" })
@@ -325,6 +346,7 @@ fn near_coincident_points_stay_finite() {
         let (tx, ty, tz) = ([0.0f32], [0.0f32], [0.0f32]);
         let mut out = [0.0f32; 4];
         <oxifmm::Laplace as oxifmm::Kernel<3>>::p2p(
+            &Laplace,
             [&sx, &sy, &sz],
             &q,
             [&tx, &ty, &tz],
@@ -366,8 +388,12 @@ fn kernel_eval_matches_the_hand_written_oracle() {
         let s = 10f64.powi((pt(1.0) * 6.0) as i32);
         let (x, y) = ([pt(s), pt(s), pt(s)], [pt(s), pt(s), pt(s)]);
         let (phi, g) = oracle_laplace3d(x, y);
-        assert!(close(<Laplace as Kernel<3>>::eval(&x, &y), phi, phi.abs()));
-        let (p2, g2) = <Laplace as Kernel<3>>::eval_with_gradient(&x, &y);
+        assert!(close(
+            <Laplace as Kernel<3>>::eval(&Laplace, &x, &y),
+            phi,
+            phi.abs()
+        ));
+        let (p2, g2) = <Laplace as Kernel<3>>::eval_with_gradient(&Laplace, &x, &y);
         let gn = g.iter().map(|v| v * v).sum::<f64>().sqrt();
         assert!(close(p2, phi, phi.abs()), "{x:?} {y:?}: {p2} vs {phi}");
         for k in 0..3 {
@@ -377,8 +403,12 @@ fn kernel_eval_matches_the_hand_written_oracle() {
         let (phi, g) = oracle_laplace2d(x, y);
         // The 2D potential crosses zero at r = 1: compare against the size of its terms.
         let scale = phi.abs().max(1.0 / (2.0 * std::f64::consts::PI));
-        assert!(close(<Laplace as Kernel<2>>::eval(&x, &y), phi, scale));
-        let (p2, g2) = <Laplace as Kernel<2>>::eval_with_gradient(&x, &y);
+        assert!(close(
+            <Laplace as Kernel<2>>::eval(&Laplace, &x, &y),
+            phi,
+            scale
+        ));
+        let (p2, g2) = <Laplace as Kernel<2>>::eval_with_gradient(&Laplace, &x, &y);
         let gn = (g[0] * g[0] + g[1] * g[1]).sqrt();
         assert!(close(p2, phi, scale), "{x:?} {y:?}: {p2} vs {phi}");
         for k in 0..2 {
@@ -386,9 +416,127 @@ fn kernel_eval_matches_the_hand_written_oracle() {
         }
     }
     // Coincident points contribute exactly zero.
-    assert_eq!(<Laplace as Kernel<3>>::eval(&[0.5; 3], &[0.5; 3]), 0.0);
     assert_eq!(
-        <Laplace as Kernel<2>>::eval_with_gradient(&[0.5; 2], &[0.5; 2]),
+        <Laplace as Kernel<3>>::eval(&Laplace, &[0.5; 3], &[0.5; 3]),
+        0.0
+    );
+    assert_eq!(
+        <Laplace as Kernel<2>>::eval_with_gradient(&Laplace, &[0.5; 2], &[0.5; 2]),
         (0.0, [0.0; 2])
     );
+}
+
+#[test]
+fn yukawa_microkernels_match_reference() {
+    for kappa in [0.0, 1.0, 20.0, 300.0] {
+        check_all::<Yukawa, 3>(&Yukawa::new(kappa).unwrap());
+    }
+}
+
+#[test]
+fn yukawa_coincident_points_contribute_zero() {
+    let k = Yukawa::new(3.0).unwrap();
+    coincident_only::<Yukawa, 3, f64>(&k);
+    coincident_only::<Yukawa, 3, f32>(&k);
+}
+
+/// `exp(-kappa r) / (4 pi r)` and its gradient `-exp(-kappa r) (1 + kappa r) d / (4 pi r^3)`,
+/// written by hand (see [`oracle_laplace3d`]).
+fn oracle_yukawa(kappa: f64, x: [f64; 3], y: [f64; 3]) -> (f64, [f64; 3]) {
+    let d = [x[0] - y[0], x[1] - y[1], x[2] - y[2]];
+    let r = (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt();
+    let four_pi = 4.0 * std::f64::consts::PI;
+    let e = (-kappa * r).exp();
+    let g = -e * (1.0 + kappa * r) / (four_pi * r * r * r);
+    (e / (four_pi * r), [g * d[0], g * d[1], g * d[2]])
+}
+
+#[test]
+fn yukawa_eval_matches_the_hand_written_oracle() {
+    let mut rng = StdRng::seed_from_u64(78);
+    for kappa in [0.0, 0.5, 20.0] {
+        let k = Yukawa::new(kappa).unwrap();
+        for _ in 0..2000 {
+            let s = 10f64.powi(rng.random_range(-3..2));
+            let mut pt = || -> [f64; 3] { std::array::from_fn(|_| rng.random_range(-s..s)) };
+            let (x, y) = (pt(), pt());
+            let (phi, g) = oracle_yukawa(kappa, x, y);
+            // The rounding of r, amplified kappa r times by the exponential.
+            let r = (0..3).map(|i| (x[i] - y[i]).powi(2)).sum::<f64>().sqrt();
+            let tol = (16.0 + 4.0 * kappa * r) * f64::EPSILON;
+            let close = |got: f64, want: f64, scale: f64| (got - want).abs() <= tol * scale;
+            assert!(close(k.eval(&x, &y), phi, phi.abs()), "{x:?} {y:?}");
+            let (p2, g2) = k.eval_with_gradient(&x, &y);
+            // The largest component (squares would underflow where exp(-kappa r) is tiny).
+            let gn = g.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            assert!(close(p2, phi, phi.abs()));
+            for i in 0..3 {
+                assert!(close(g2[i], g[i], gn), "{x:?} {y:?}: {g2:?} vs {g:?}");
+            }
+        }
+    }
+    assert_eq!(Yukawa::new(2.0).unwrap().eval(&[0.5; 3], &[0.5; 3]), 0.0);
+    assert!(Yukawa::new(-1.0).is_err() && Yukawa::new(f64::NAN).is_err());
+}
+
+/// The SIMD P2P against the scalar evaluation over the whole range where `exp(-kappa r)` is
+/// representable and past it (where it must be exactly 0, never NaN): `kappa r` from 1e-6 to
+/// 1000, f64 and f32, through both sources of a pair and the odd last one. The rounding of
+/// `r` is amplified `kappa r` times by the exponential, in both.
+#[test]
+fn yukawa_full_range() {
+    let kappa = 10.0;
+    let k = Yukawa::new(kappa).unwrap();
+    let tx: Vec<f64> = (-60..=31)
+        .map(|e| 10f64.powf(e as f64 / 10.0) / kappa * 0.8)
+        .collect();
+    let n = tx.len();
+    let zeros = vec![0.0; n];
+    for charges in [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]] {
+        for gradients in [false, true] {
+            let width = if gradients { 4 } else { 1 };
+            let mut out = vec![0.0; n * width];
+            let src = [&zeros[..3], &zeros[..3], &zeros[..3]];
+            k.p2p(src, &charges, [&tx, &zeros, &zeros], &mut out, gradients);
+            let mut out32 = vec![0.0f32; n * width];
+            let tx32: Vec<f32> = tx.iter().map(|&x| x as f32).collect();
+            let z32 = vec![0.0f32; n];
+            let c32 = charges.map(|c| c as f32);
+            k.p2p(
+                [&z32[..3], &z32[..3], &z32[..3]],
+                &c32,
+                [&tx32, &z32, &z32],
+                &mut out32,
+                gradients,
+            );
+            for (i, t) in tx.iter().enumerate() {
+                let (want, g) = k.eval_with_gradient(&[*t, 0.0, 0.0], &[0.0; 3]);
+                let got = out[i * width];
+                assert!(got.is_finite() && out32[i * width].is_finite());
+                let amplified = 8.0 + 4.0 * kappa * t;
+                assert!(
+                    (got - want).abs() <= amplified * f64::EPSILON * want + 1e-300,
+                    "r = {t}: {got} vs {want}"
+                );
+                let t32 = tx32[i] as f64;
+                let (want32, _) = k.eval_with_gradient(&[t32, 0.0, 0.0], &[0.0; 3]);
+                // f32: relative where the value is a normal f32, else (next to) 0.
+                let amplified32 = 8.0 + 4.0 * kappa * t32;
+                assert!(
+                    (out32[i * width] as f64 - want32).abs()
+                        <= amplified32 * f32::EPSILON as f64 * want32 + 1e-37,
+                    "f32 r = {t32}: {} vs {want32}",
+                    out32[i * width]
+                );
+                if gradients {
+                    let got = out[i * width + 1];
+                    assert!(
+                        (got - g[0]).abs() <= 2.0 * amplified * f64::EPSILON * g[0].abs() + 1e-300,
+                        "r = {t}: gradient {got} vs {}",
+                        g[0]
+                    );
+                }
+            }
+        }
+    }
 }

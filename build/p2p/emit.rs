@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::language::{statements, uses_rsqrt_r2};
+use super::language::{globals, setup_statements, statements, uses_rsqrt_r2};
 use super::table::{KernelSpec, PRECISIONS};
 
 /// `Laplace3d` + `F64` + `Gradient`.
@@ -58,6 +58,35 @@ fn stream_prelude(dims: &[usize], t: &str, suffix: &str, index: Option<usize>) -
     s
 }
 
+/// `params: [f64; N], ` for a kernel with `N` parameters, else nothing: the leading parameter
+/// of the generated functions.
+fn params_arg(spec: &KernelSpec) -> String {
+    if spec.params.is_empty() {
+        String::new()
+    } else {
+        format!("params: [f64; {}], ", spec.params.len())
+    }
+}
+
+/// `params, ` when the kernel has parameters, else nothing.
+fn params_pass(spec: &KernelSpec) -> &'static str {
+    if spec.params.is_empty() {
+        ""
+    } else {
+        "params, "
+    }
+}
+
+/// Binds the parameters and the setup statements in scalar f64 (`let kappa = params[0];`).
+fn scalar_globals(spec: &KernelSpec) -> String {
+    let mut s = String::new();
+    for (i, p) in spec.params.iter().enumerate() {
+        writeln!(s, "let {p} = params[{i}];").unwrap();
+    }
+    s.push_str(&setup_statements(spec));
+    s
+}
+
 /// One microkernel: the `WithSimd` struct and its `#[inline(always)]` body.
 pub fn variant(spec: &KernelSpec, t: &str, gradients: bool) -> String {
     let d = spec.dim;
@@ -86,6 +115,15 @@ pub fn variant(spec: &KernelSpec, t: &str, gradients: bool) -> String {
     )
     .unwrap();
     writeln!(s, "pub struct {name}<'a> {{").unwrap();
+    if !spec.params.is_empty() {
+        writeln!(
+            s,
+            "/// The kernel's parameters: {}.",
+            spec.params.join(", ")
+        )
+        .unwrap();
+        writeln!(s, "pub params: [f64; {}],", spec.params.len()).unwrap();
+    }
     writeln!(s, "/// `sources[k][j]`: coordinate `k` of source `j`.").unwrap();
     writeln!(s, "pub sources: [&'a [{t}]; {d}],").unwrap();
     writeln!(s, "/// One charge per source.").unwrap();
@@ -102,7 +140,12 @@ pub fn variant(spec: &KernelSpec, t: &str, gradients: bool) -> String {
     writeln!(s, "fn with_simd<S: pulp::Simd>(self, simd: S) {{").unwrap();
     writeln!(
         s,
-        "{body}(simd, self.sources, self.charges, self.targets, self.out)"
+        "{body}(simd, {}self.sources, self.charges, self.targets, self.out)",
+        if spec.params.is_empty() {
+            ""
+        } else {
+            "self.params, "
+        }
     )
     .unwrap();
     writeln!(s, "}}\n}}\n").unwrap();
@@ -116,9 +159,24 @@ pub fn variant(spec: &KernelSpec, t: &str, gradients: bool) -> String {
     writeln!(s, "#[inline(always)]").unwrap();
     writeln!(
         s,
-        "fn {body}<S: pulp::Simd>(simd: S, sources: [&[{t}]; {d}], charges: &[{t}], targets: [&[{t}]; {d}], out: &mut [{t}]) {{"
+        "fn {body}<S: pulp::Simd>(simd: S, {}sources: [&[{t}]; {d}], charges: &[{t}], targets: [&[{t}]; {d}], out: &mut [{t}]) {{",
+        params_arg(spec)
     )
     .unwrap();
+    // Parameters and setup in scalar f64, then broadcast (rounded once to `t`).
+    s.push_str(&scalar_globals(spec));
+    for g in globals(spec) {
+        let value = match (g.as_str(), t) {
+            ("one", _) => "1.0".to_string(),
+            (_, "f64") => g.clone(),
+            _ => format!("{g} as {t}"),
+        };
+        writeln!(
+            s,
+            "#[allow(unused_variables)]\nlet {g} = simd.splat_{t}s({value});"
+        )
+        .unwrap();
+    }
     writeln!(s, "let lanes = S::{lanes};").unwrap();
     writeln!(s, "debug_assert!(lanes <= MAX_LANES);").unwrap();
     writeln!(s, "let zero = simd.splat_{t}s(0.0);").unwrap();
@@ -254,8 +312,9 @@ pub fn dispatcher(spec: &KernelSpec) -> String {
     .unwrap();
     writeln!(
         s,
-        "pub fn {}_p2p<T: Real>(sources: [&[T]; {d}], charges: &[T], targets: [&[T]; {d}], out: &mut [T], gradients: bool) {{",
-        spec.ident
+        "pub fn {}_p2p<T: Real>({}sources: [&[T]; {d}], charges: &[T], targets: [&[T]; {d}], out: &mut [T], gradients: bool) {{",
+        spec.ident,
+        params_arg(spec)
     )
     .unwrap();
     writeln!(
@@ -275,15 +334,17 @@ pub fn dispatcher(spec: &KernelSpec) -> String {
         writeln!(s, "if gradients {{").unwrap();
         writeln!(
             s,
-            "arch.dispatch({} {{ sources, charges, targets, out }});",
-            struct_name(spec, t, true)
+            "arch.dispatch({} {{ {}sources, charges, targets, out }});",
+            struct_name(spec, t, true),
+            params_pass(spec)
         )
         .unwrap();
         writeln!(s, "}} else {{").unwrap();
         writeln!(
             s,
-            "arch.dispatch({} {{ sources, charges, targets, out }});",
-            struct_name(spec, t, false)
+            "arch.dispatch({} {{ {}sources, charges, targets, out }});",
+            struct_name(spec, t, false),
+            params_pass(spec)
         )
         .unwrap();
         writeln!(s, "}}").unwrap();
@@ -303,6 +364,8 @@ pub fn scalar_helpers() -> String {
         ("sub", "a: f64, b: f64", "a - b"),
         ("mul", "a: f64, b: f64", "a * b"),
         ("fma", "a: f64, b: f64, c: f64", "a * b + c"),
+        ("neg", "x: f64", "-x"),
+        ("exp", "x: f64", "x.exp()"),
         ("rsqrt", "x: f64", "1.0 / x.sqrt()"),
         ("recip", "x: f64", "1.0 / x"),
         ("ln", "x: f64", "x.ln()"),
@@ -342,9 +405,12 @@ pub fn scalar_eval(spec: &KernelSpec) -> String {
         writeln!(s, "#[inline]").unwrap();
         writeln!(
             s,
-            "pub(crate) fn {name}(x: &[f64; {d}], y: &[f64; {d}]) -> {ret} {{"
+            "pub(crate) fn {name}({}x: &[f64; {d}], y: &[f64; {d}]) -> {ret} {{",
+            params_arg(spec)
         )
         .unwrap();
+        s.push_str(&scalar_globals(spec));
+        writeln!(s, "#[allow(unused_variables)]\nlet one = 1.0f64;").unwrap();
         writeln!(s, "let q = 1.0f64;").unwrap();
         for k in 0..d {
             writeln!(s, "let d{k} = x[{k}] - y[{k}];").unwrap();

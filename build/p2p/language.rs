@@ -13,8 +13,11 @@
 //! - Values in scope in the source loop: `q` (the source's charge, broadcast), `d{k}` (target
 //!   minus source, coordinate `k`), `r2` (squared distance), the accumulators `phi` and, in the
 //!   gradient variant, `g{k}`.
-//! - Operations: `add(a, b)`, `sub(a, b)`, `mul(a, b)`, `fma(a, b, c)` (`a * b + c`),
-//!   `rsqrt(x)` (`1 / sqrt(x)`), `recip(x)` (`1 / x`), `ln(x)` (natural log) and `masked(x)`
+//! - Also in scope: the kernel's parameters and the names its `setup` statements bind (computed
+//!   once per call in scalar f64, then broadcast), and the constant `one`.
+//! - Operations: `add(a, b)`, `sub(a, b)`, `mul(a, b)`, `fma(a, b, c)` (`a * b + c`), `neg(x)`,
+//!   `rsqrt(x)` (`1 / sqrt(x)`), `recip(x)` (`1 / x`), `ln(x)` (natural log), `exp(x)` and
+//!   `masked(x)`
 //!   (`x` where `r2` is at least the smallest normal number, else exactly 0, via the mask
 //!   `coincident`: this is how self-interaction is removed without a branch).
 //!
@@ -104,18 +107,20 @@ fn unknown(op: &str) -> ! {
 /// (`_a`, `_b` or empty), the accumulators do not. `rsqrt(r2)` is read from
 /// `rsqrt_r2{suffix}`, which the caller computes (see `emit::variant`).
 pub fn statements(spec: &KernelSpec, t: &str, gradients: bool, suffix: &str) -> String {
+    let globals = globals(spec);
     expand(spec, gradients, suffix, |expr, accumulators| {
         rewrite(
             &expr.replace("rsqrt(r2)", "rsqrt_r2"),
             |op| match op {
                 "add" | "sub" | "mul" => format!("simd.{op}_{t}s("),
                 "fma" => format!("simd.mul_add_e_{t}s("),
-                "rsqrt" | "recip" | "ln" => format!("{op}_{t}s(simd, "),
+                "neg" => format!("simd.neg_{t}s("),
+                "rsqrt" | "recip" | "ln" | "exp" => format!("{op}_{t}s(simd, "),
                 "masked" => format!("simd.select_{t}s(coincident{suffix}, zero, "),
                 other => unknown(other),
             },
             |name| {
-                if accumulators.iter().any(|a| a == name) {
+                if accumulators.iter().any(|a| a == name) || globals.iter().any(|g| g == name) {
                     name.to_string()
                 } else {
                     format!("{name}{suffix}")
@@ -123,6 +128,46 @@ pub fn statements(spec: &KernelSpec, t: &str, gradients: bool, suffix: &str) -> 
             },
         )
     })
+}
+
+/// The names in scope in every statement that are the same for all sources: the parameters,
+/// the names the setup statements bind, and `one`.
+pub fn globals(spec: &KernelSpec) -> Vec<String> {
+    let mut g: Vec<String> = spec.params.iter().map(|p| p.to_string()).collect();
+    g.extend(spec.setup.iter().map(|s| {
+        s.split_once('=')
+            .expect("setup is `name = expr`")
+            .0
+            .trim()
+            .to_string()
+    }));
+    g.push("one".to_string());
+    g
+}
+
+/// The setup statements as scalar f64 code (`let name = ...;`).
+pub fn setup_statements(spec: &KernelSpec) -> String {
+    let mut out = String::new();
+    for stmt in spec.setup {
+        let (lhs, expr) = stmt.split_once('=').expect("setup is `name = expr`");
+        writeln!(out, "let {} = {};", lhs.trim(), scalar_expr(expr.trim())).unwrap();
+    }
+    out
+}
+
+/// One expression of the statement language as scalar f64 code.
+fn scalar_expr(expr: &str) -> String {
+    rewrite(
+        expr,
+        |op| match op {
+            "add" | "sub" | "mul" | "fma" | "neg" | "rsqrt" | "recip" | "ln" | "exp" => {
+                format!("sc_{op}(")
+            }
+            "masked" => "sc_masked(coincident, ".to_string(),
+            other => unknown(other),
+        },
+        str::to_string,
+    )
 }
 
 /// Whether a kernel's statements use `rsqrt(r2)` (then it is computed for two sources at once).
@@ -138,15 +183,5 @@ pub fn uses_rsqrt_r2(spec: &KernelSpec, gradients: bool) -> bool {
 /// The statements of one variant as scalar f64 code: operations become calls of the `sc_*`
 /// helpers that `emit::scalar_helpers` emits, and `masked` reads the local `coincident`.
 pub fn scalar_statements(spec: &KernelSpec, gradients: bool) -> String {
-    expand(spec, gradients, "", |expr, _| {
-        rewrite(
-            expr,
-            |op| match op {
-                "add" | "sub" | "mul" | "fma" | "rsqrt" | "recip" | "ln" => format!("sc_{op}("),
-                "masked" => "sc_masked(coincident, ".to_string(),
-                other => unknown(other),
-            },
-            str::to_string,
-        )
-    })
+    expand(spec, gradients, "", |expr, _| scalar_expr(expr))
 }

@@ -10,6 +10,11 @@ pub struct KernelSpec {
     pub doc: &'static str,
     /// Spatial dimension.
     pub dim: usize,
+    /// Names of the kernel's run-time parameters (f64, in this order), e.g. `kappa`.
+    pub params: &'static [&'static str],
+    /// Statements computed once per call from the parameters, in scalar f64, before the loops
+    /// (their names, like the parameters', are then broadcast to every lane).
+    pub setup: &'static [&'static str],
     /// f64 expression of the factor applied to the accumulated potential.
     pub phi_scale: &'static str,
     /// f64 expression of the factor applied to the accumulated gradient.
@@ -27,6 +32,8 @@ pub const KERNELS: &[KernelSpec] = &[
         camel: "Laplace3d",
         doc: "Laplace 3D, `K(x, y) = 1 / (4 pi |x - y|)`",
         dim: 3,
+        params: &[],
+        setup: &[],
         phi_scale: "1.0 / (4.0 * core::f64::consts::PI)",
         grad_scale: "-1.0 / (4.0 * core::f64::consts::PI)",
         potential: &["inv_r = masked(rsqrt(r2))", "phi = fma(q, inv_r, phi)"],
@@ -43,6 +50,8 @@ pub const KERNELS: &[KernelSpec] = &[
         camel: "Laplace2d",
         doc: "Laplace 2D, `K(x, y) = -ln(|x - y|) / (2 pi)`",
         dim: 2,
+        params: &[],
+        setup: &[],
         phi_scale: "-1.0 / (4.0 * core::f64::consts::PI)",
         grad_scale: "-1.0 / (2.0 * core::f64::consts::PI)",
         potential: &["ln_r2 = masked(ln(r2))", "phi = fma(q, ln_r2, phi)"],
@@ -51,6 +60,31 @@ pub const KERNELS: &[KernelSpec] = &[
             "phi = fma(q, ln_r2, phi)",
             "q_inv_r2 = mul(q, masked(recip(r2)))",
             "g{k} = fma(q_inv_r2, d{k}, g{k})",
+        ],
+    },
+    KernelSpec {
+        ident: "yukawa3d",
+        camel: "Yukawa3d",
+        doc: "modified Helmholtz (Yukawa) 3D, `K(x, y) = exp(-kappa |x - y|) / (4 pi |x - y|)`",
+        dim: 3,
+        params: &["kappa"],
+        setup: &["neg_kappa = neg(kappa)"],
+        phi_scale: "1.0 / (4.0 * core::f64::consts::PI)",
+        grad_scale: "-1.0 / (4.0 * core::f64::consts::PI)",
+        potential: &[
+            "inv_r = masked(rsqrt(r2))",
+            "r = mul(r2, inv_r)",
+            "e_inv_r = mul(exp(mul(neg_kappa, r)), inv_r)",
+            "phi = fma(q, e_inv_r, phi)",
+        ],
+        // grad exp(-kappa r) / r = -exp(-kappa r) (1 + kappa r) / r^3 (x - y).
+        gradient: &[
+            "inv_r = masked(rsqrt(r2))",
+            "r = mul(r2, inv_r)",
+            "q_e_inv_r = mul(q, mul(exp(mul(neg_kappa, r)), inv_r))",
+            "phi = add(phi, q_e_inv_r)",
+            "c = mul(mul(q_e_inv_r, fma(kappa, r, one)), mul(inv_r, inv_r))",
+            "g{k} = fma(c, d{k}, g{k})",
         ],
     },
 ];

@@ -31,6 +31,7 @@ pub(crate) const T_P2L: usize = 7;
 
 /// Everything a task reads, and the shared buffers it writes.
 pub(crate) struct Ctx<'a, K, O, const D: usize, T> {
+    pub(crate) kernel: &'a K,
     pub(crate) tree: &'a LinearTree<D>,
     pub(crate) lists: &'a InteractionLists,
     pub(crate) plan: &'a Plan,
@@ -56,8 +57,8 @@ pub(crate) struct Ctx<'a, K, O, const D: usize, T> {
     pub(crate) scratch: &'a [Mutex<Vec<T>>],
     /// f64 task scratch buffers.
     pub(crate) scratch64: &'a [Mutex<Vec<f64>>],
-    /// The kernel and the order (`O::SURFACE_LEN` points per surface), as types.
-    pub(crate) _k: PhantomData<(K, O)>,
+    /// The order (`O::SURFACE_LEN` points per surface), as a type.
+    pub(crate) _o: PhantomData<O>,
 }
 
 /// Accumulates time into a slot of a local timer array.

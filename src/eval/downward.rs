@@ -76,7 +76,7 @@ impl<K: Kernel<D>, O: SupportedOrder, const D: usize, T: Real> Ctx<'_, K, O, D, 
                         continue;
                     }
                     let (s, q) = self.src_slices(sr);
-                    K::p2p(s, q, Self::soa(surf, n), col, false);
+                    self.kernel.p2p(s, q, Self::soa(surf, n), col, false);
                 }
                 clock.lap(acc, T_P2L);
             }

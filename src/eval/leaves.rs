@@ -41,7 +41,7 @@ impl<K: Kernel<D>, O: SupportedOrder, const D: usize, T: Real> Ctx<'_, K, O, D, 
                     continue;
                 }
                 let (s, q) = self.src_slices(sr);
-                K::p2p(s, q, tgt, out, self.gradients);
+                self.kernel.p2p(s, q, tgt, out, self.gradients);
             }
         }
         clock.lap(acc, T_P2P);
@@ -59,7 +59,8 @@ impl<K: Kernel<D>, O: SupportedOrder, const D: usize, T: Real> Ctx<'_, K, O, D, 
                 self.surface(b, self.ops.alpha_outer, &mut surf);
                 // SAFETY: this chunk's downward task is a predecessor.
                 let eq = unsafe { self.down_equiv.get(b * n..(b + 1) * n) };
-                K::p2p(Self::soa(&surf, n), eq, tgt, out, self.gradients);
+                self.kernel
+                    .p2p(Self::soa(&surf, n), eq, tgt, out, self.gradients);
                 clock.lap(acc, T_L2P);
             }
             for &a in self.lists.w.row(b) {
@@ -70,7 +71,8 @@ impl<K: Kernel<D>, O: SupportedOrder, const D: usize, T: Real> Ctx<'_, K, O, D, 
                 self.surface(a, self.ops.alpha_inner, &mut surf);
                 // SAFETY: the source box's upward task is a predecessor.
                 let eq = unsafe { self.up_equiv.get(a * n..(a + 1) * n) };
-                K::p2p(Self::soa(&surf, n), eq, tgt, out, self.gradients);
+                self.kernel
+                    .p2p(Self::soa(&surf, n), eq, tgt, out, self.gradients);
             }
             clock.lap(acc, T_M2P);
         }

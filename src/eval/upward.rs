@@ -32,7 +32,7 @@ impl<K: Kernel<D>, O: SupportedOrder, const D: usize, T: Real> Ctx<'_, K, O, D, 
                 self.surface(b, self.ops.alpha_outer, surf);
                 check.fill(T::ZERO);
                 let (s, q) = self.src_slices(sr);
-                K::p2p(s, q, Self::soa(surf, n), check, false);
+                self.kernel.p2p(s, q, Self::soa(surf, n), check, false);
                 self.apply_c2e(
                     set.uc2e_a,
                     set.uc2e_b,
@@ -48,10 +48,14 @@ impl<K: Kernel<D>, O: SupportedOrder, const D: usize, T: Real> Ctx<'_, K, O, D, 
                 // SAFETY: the children's upward tasks are predecessors and have finished.
                 let child_eq = unsafe { self.up_equiv.get(ch.start * n..ch.end * n) };
                 let nc = ch.len();
+                // The M2M blocks live with the children's level: a set's translations are
+                // for children of its own half-width (a per-level set of the parent's level
+                // would be for children twice as large).
+                let m2m = self.views[self.ops.set_of_level[level + 1]].m2m;
                 gemm_surface::<O, T>(
                     eq,
                     n,
-                    Mat::new(set.m2m, n, nc * n),
+                    Mat::new(m2m, n, nc * n),
                     Mat::new(child_eq, nc * n, 1),
                     T::ONE,
                     false,

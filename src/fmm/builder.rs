@@ -2,7 +2,6 @@
 //! evaluator (tree and lists while the operator cache is opened, then operators, the M2L plan,
 //! the task graph and the evaluation buffers).
 
-use std::marker::PhantomData;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -15,8 +14,8 @@ use crate::cache::CacheMode;
 use crate::error::{Error, Result};
 use crate::eval::schedule::{build_graph, chunk_ranges};
 use crate::eval::workspace::WorkspaceSizes;
-use crate::geometry::MortonKey;
-use crate::kernel::Kernel;
+use crate::geometry::{Domain, MortonKey};
+use crate::kernel::{Kernel, Scaling};
 use crate::m2l::{M2l, Plan};
 use crate::operators::OperatorParams;
 use crate::operators::store::Operators;
@@ -26,6 +25,7 @@ use crate::tree::{InteractionLists, LinearTree, TreeOptions};
 
 /// Builder for [`Fmm`]; see [`Fmm::builder`].
 pub struct FmmBuilder<'a, K, const ORDER: usize, const D: usize, T> {
+    kernel: K,
     sources: Option<&'a [[T; D]]>,
     targets: Option<&'a [[T; D]]>,
     max_points_per_leaf: usize,
@@ -35,14 +35,15 @@ pub struct FmmBuilder<'a, K, const ORDER: usize, const D: usize, T> {
     threads: Option<usize>,
     params: Option<OperatorParams>,
     m2l: M2l,
-    _k: PhantomData<K>,
 }
 
 /// The options, with the point sets shown by their lengths.
-impl<K, const ORDER: usize, const D: usize, T> std::fmt::Debug for FmmBuilder<'_, K, ORDER, D, T> {
+impl<K: std::fmt::Debug, const ORDER: usize, const D: usize, T> std::fmt::Debug
+    for FmmBuilder<'_, K, ORDER, D, T>
+{
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FmmBuilder")
-            .field("kernel", &std::any::type_name::<K>())
+            .field("kernel", &self.kernel)
             .field("order", &ORDER)
             .field("dim", &D)
             .field("sources", &self.sources.map(<[_]>::len))
@@ -62,11 +63,22 @@ impl<K: Kernel<D>, const ORDER: usize, const D: usize, T: Real> Fmm<K, ORDER, D,
 where
     Expansion<ORDER, D>: SupportedOrder,
 {
-    /// Starts a builder. Defaults: targets = sources, 150 points per leaf, depth bound
-    /// `MortonKey::MAX_LEVEL` (capped at 16), potentials only, the default cache directory,
-    /// rayon's global pool.
-    pub fn builder<'a>() -> FmmBuilder<'a, K, ORDER, D, T> {
+    /// Starts a builder for the kernel's default value (`Fmm::<Laplace, 6>::builder()`); a
+    /// kernel with parameters is given with [`FmmBuilder::kernel`] or [`Fmm::with_kernel`].
+    /// Defaults: targets = sources, 150 points per leaf, depth bound `MortonKey::MAX_LEVEL`
+    /// (capped at 16), potentials only, the default cache directory, rayon's global pool.
+    pub fn builder<'a>() -> FmmBuilder<'a, K, ORDER, D, T>
+    where
+        K: Default,
+    {
+        Self::with_kernel(K::default())
+    }
+
+    /// Starts a builder for this kernel value (which may hold parameters):
+    /// `Fmm::<Yukawa, 6>::with_kernel(Yukawa::new(20.0)?)`. The defaults of [`Fmm::builder`].
+    pub fn with_kernel<'a>(kernel: K) -> FmmBuilder<'a, K, ORDER, D, T> {
         FmmBuilder {
+            kernel,
             sources: None,
             targets: None,
             max_points_per_leaf: 150,
@@ -76,7 +88,6 @@ where
             threads: None,
             params: None,
             m2l: M2l::Auto,
-            _k: PhantomData,
         }
     }
 }
@@ -85,6 +96,11 @@ impl<'a, K: Kernel<D>, const ORDER: usize, const D: usize, T: Real> FmmBuilder<'
 where
     Expansion<ORDER, D>: SupportedOrder,
 {
+    /// The kernel (default: `K::default()`, for kernels that have one).
+    pub fn kernel(mut self, kernel: K) -> Self {
+        self.kernel = kernel;
+        self
+    }
     /// The source points (required).
     pub fn sources(mut self, s: &'a [[T; D]]) -> Self {
         self.sources = Some(s);
@@ -200,24 +216,31 @@ where
             let (tree_lists, cached) = rayon::join(
                 || -> Result<_> {
                     let t0 = Instant::now();
-                    let tree = LinearTree::build(
-                        sources,
-                        self.targets,
-                        &TreeOptions::adaptive(self.max_points_per_leaf, max_depth),
-                    )?;
+                    let mut options = TreeOptions::adaptive(self.max_points_per_leaf, max_depth);
+                    // Per-level operators are cached by box size: round it to a grid so that
+                    // similar point sets share them.
+                    if !matches!(self.kernel.scaling(), Scaling::Homogeneous { .. }) {
+                        let bounding = match self.targets {
+                            Some(t) => Domain::from_points(&[sources, t])?,
+                            None => Domain::from_points(&[sources])?,
+                        };
+                        options.domain = Some(bounding.on_width_grid());
+                    }
+                    let tree = LinearTree::build(sources, self.targets, &options)?;
                     let t_tree = t0.elapsed();
                     let t0 = Instant::now();
                     let lists = InteractionLists::build(&tree);
                     Ok((tree, t_tree, lists, t0.elapsed()))
                 },
-                || Operators::<T>::load_cache::<K, D>(ORDER, &params, &self.cache),
+                || Operators::<T>::load_cache(&self.kernel, ORDER, &params, &self.cache),
             );
             let (tree, t_tree, lists, t_lists) = tree_lists?;
             report.tree = t_tree;
             report.lists = t_lists;
             let t0 = Instant::now();
             let cache_time = cached.as_ref().map_or(Duration::ZERO, |c| c.elapsed);
-            let (ops, source, times) = Operators::<T>::load::<K, D>(ORDER, &tree, &params, cached)?;
+            let (ops, source, times) =
+                Operators::<T>::load(&self.kernel, ORDER, &tree, &params, &self.cache, cached)?;
             report.operators = cache_time + t0.elapsed();
             report.operators_open = times.open;
             report.operators_verify = times.verify;
@@ -279,6 +302,7 @@ where
                     + work.out.len()
                     + D * (src[0].len() + tgt[0].len()));
             Ok(Fmm {
+                kernel: self.kernel.clone(),
                 tree,
                 lists,
                 ops,
@@ -293,7 +317,6 @@ where
                 m2l,
                 build_report: report,
                 last: Mutex::new(None),
-                _k: PhantomData,
             })
         };
         // Built on the global pool, so the operators (and hence the results) do not depend

@@ -51,6 +51,7 @@ use crate::tree::{InteractionLists, LinearTree};
 /// # Ok::<(), oxifmm::Error>(())
 /// ```
 pub struct Fmm<K, const ORDER: usize, const D: usize = 3, T: Real = f64> {
+    kernel: K,
     tree: LinearTree<D>,
     lists: InteractionLists,
     ops: Operators<T>,
@@ -67,13 +68,14 @@ pub struct Fmm<K, const ORDER: usize, const D: usize = 3, T: Real = f64> {
     pool: Option<rayon::ThreadPool>,
     build_report: BuildReport,
     last: Mutex<Option<EvalReport>>,
-    _k: PhantomData<K>,
 }
 
-impl<K, const ORDER: usize, const D: usize, T: Real> std::fmt::Debug for Fmm<K, ORDER, D, T> {
+impl<K: std::fmt::Debug, const ORDER: usize, const D: usize, T: Real> std::fmt::Debug
+    for Fmm<K, ORDER, D, T>
+{
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Fmm")
-            .field("kernel", &std::any::type_name::<K>())
+            .field("kernel", &self.kernel)
             .field("order", &ORDER)
             .field("dim", &D)
             .field("precision", &T::PRECISION)
@@ -200,6 +202,7 @@ where
             <Expansion<ORDER, D> as SupportedOrder>::SURFACE_LEN
         );
         Ctx {
+            kernel: &self.kernel,
             tree: &self.tree,
             lists: &self.lists,
             plan: &self.plan,
@@ -225,7 +228,7 @@ where
             times: Default::default(),
             scratch: &work.scratch,
             scratch64: &work.scratch64,
-            _k: PhantomData,
+            _o: PhantomData,
         }
     }
 
@@ -268,6 +271,11 @@ where
     /// Per-operator timings of the last `evaluate` (None before the first).
     pub fn last_report(&self) -> Option<EvalReport> {
         self.last.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The kernel.
+    pub fn kernel(&self) -> &K {
+        &self.kernel
     }
 
     /// The tree.

@@ -115,6 +115,36 @@ impl<const D: usize> Domain<D> {
         Ok(Self { origin, width })
     }
 
+    /// The cube with the same centre and the width rounded up to the next `2^e m / 16`
+    /// (`m` in `16..32`): at most 1/16 wider. Point sets of about the same extent then get
+    /// the same box sizes at every level, so the per-level operators of kernels that are not
+    /// homogeneous (cached by box size) are shared between them.
+    ///
+    /// ```
+    /// use oxifmm::Domain;
+    ///
+    /// let d = Domain::new([0.0; 3], 1.0 + 1e-9)?.on_width_grid();
+    /// assert_eq!(d.width, 1.0625);
+    /// assert_eq!(d.centre(), [0.5 + 0.5e-9; 3]);
+    /// assert_eq!(Domain::new([0.0; 3], 0.75)?.on_width_grid().width, 0.75);
+    /// # Ok::<(), oxifmm::Error>(())
+    /// ```
+    pub fn on_width_grid(&self) -> Self {
+        let w = self.width;
+        let e = w.log2().floor();
+        let unit = (e - 4.0).exp2();
+        let mut width = (w / unit).ceil() * unit;
+        // Guard the rounding of log2 near powers of two.
+        if width < w {
+            width += unit;
+        }
+        let c = self.centre();
+        Self {
+            origin: std::array::from_fn(|k| c[k] - 0.5 * width),
+            width,
+        }
+    }
+
     /// An explicit domain; the width must be positive and everything finite.
     pub fn new(origin: [f64; D], width: f64) -> Result<Self> {
         if !(width.is_finite() && width > 0.0) {

@@ -36,16 +36,17 @@ const BLOCK: usize = 256;
 /// let sources = [[0.0, 0.0, 0.0], [1.0, 0.0, 0.0]];
 /// let charges = [1.0, 2.0];
 /// let targets = [[0.0, 0.0, 2.0]];
-/// let phi = oxifmm::direct::<Laplace, 3, f64>(&sources, &charges, &targets, false)?;
+/// let phi = oxifmm::direct(&Laplace, &sources, &charges, &targets, false)?;
 /// let expected = (1.0 / 2.0 + 2.0 / 5.0f64.sqrt()) / (4.0 * std::f64::consts::PI);
 /// assert!((phi[0] - expected).abs() < 1e-15);
 ///
 /// // With gradients: [phi, dphi/dx, dphi/dy, dphi/dz] per target.
-/// let out = oxifmm::direct::<Laplace, 3, f64>(&sources, &charges, &targets, true)?;
+/// let out = oxifmm::direct(&Laplace, &sources, &charges, &targets, true)?;
 /// assert_eq!(out.len(), 4);
 /// # Ok::<(), oxifmm::Error>(())
 /// ```
 pub fn direct<K: Kernel<D>, const D: usize, T: Real>(
+    kernel: &K,
     sources: &[[T; D]],
     charges: &[T],
     targets: &[[T; D]],
@@ -88,7 +89,7 @@ pub fn direct<K: Kernel<D>, const D: usize, T: Real>(
             }
             let n = block.len();
             let tgt: [&[T]; D] = std::array::from_fn(|k| &tb[k][..n]);
-            K::p2p(src, charges, tgt, out, gradients);
+            kernel.p2p(src, charges, tgt, out, gradients);
         });
     Ok(out)
 }

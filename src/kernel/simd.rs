@@ -1,4 +1,5 @@
-//! SIMD math for P2P kernels: reciprocals, reciprocal square roots and logarithms per lane,
+//! SIMD math for P2P kernels: reciprocals, reciprocal square roots, exponentials and
+//! logarithms per lane,
 //! generic over pulp's [`Simd`] so that a kernel body written with them compiles once per
 //! instruction set. The generated microkernels (see `kernel::generated`) are built from these;
 //! a user's own kernel can call them from its own `#[inline(always)]` pulp body:
@@ -43,6 +44,9 @@
 //!   (about 22 bits), elsewhere `sqrt` and a division. Squared distances below the smallest
 //!   normal number count as coincident (masked); they must not overflow to infinity
 //!   (coordinates more than ~1e154 apart).
+//! - `exp`: `2^k e^r` with `r = x - k ln 2` reduced in two parts and `e^r` a Taylor polynomial
+//!   (degree 13 in f64, 7 in f32), `2^k` written into the exponent bits; a few ulp, exactly 0
+//!   where the result would be subnormal.
 //! - `ln`: a vectorised logarithm (fdlibm/musl's reduction `x = 2^k m`, `m` in
 //!   `[sqrt(2)/2, sqrt(2))`, and their minimax polynomial in `s = (m - 1)/(m + 1)`), accurate to
 //!   about one ulp. The scalar fallback calls `f32::ln` / `f64::ln` per lane. Arguments are
@@ -246,4 +250,94 @@ pub fn ln_f64s<S: Simd>(simd: S, x: S::f64s) -> S::f64s {
     let v = simd.mul_add_e_f64s(s, simd.add_f64s(hfsq, r), simd.mul_f64s(k, f(LN2_LO)));
     let v = simd.add_f64s(simd.sub_f64s(v, hfsq), fm);
     simd.mul_add_e_f64s(k, f(LN2_HI), v)
+}
+
+/// `e^x` per lane: `x = k ln2 + r` with `k` the nearest integer to `x / ln2` (two-part
+/// `ln2`, Cody and Waite), `e^r` by its Taylor polynomial of degree 13 on `|r| <= ln2 / 2`
+/// (truncation below 2e-16 relative), then `2^k` put into the exponent. Within a few ulp for
+/// `x` in `[-708, 709]`; exactly 0 below -708 (the subnormal range is dropped); `x` above 709
+/// is taken as 709.
+// The split of ln 2 is given to the digits that define it.
+#[allow(clippy::excessive_precision)]
+#[inline(always)]
+pub fn exp_f64s<S: Simd>(simd: S, x: S::f64s) -> S::f64s {
+    const LOG2E: f64 = core::f64::consts::LOG2_E;
+    // ln 2 = LN2_HI + LN2_LO, LN2_HI with 32 trailing zero bits, so `k LN2_HI` is exact.
+    const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-1;
+    const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
+    // The 32-bit shift below needs 32-bit lanes alongside the 64-bit ones; pulp's scalar
+    // fallback has none, so it takes the scalar exponential per lane.
+    if size_of::<S::u32s>() != size_of::<S::f64s>() {
+        let mut x = x;
+        for v in bytemuck::cast_slice_mut::<S::f64s, f64>(core::slice::from_mut(&mut x)) {
+            *v = if *v < -708.0 { 0.0 } else { v.exp() };
+        }
+        return x;
+    }
+    let f = |v: f64| simd.splat_f64s(v);
+    let underflow = simd.less_than_f64s(x, f(-708.0));
+    let xc = simd.min_f64s(simd.max_f64s(x, f(-708.0)), f(709.0));
+    // k = round(x / ln2), by adding and subtracting 1.5 * 2^52.
+    let magic = f(6_755_399_441_055_744.0);
+    let k = simd.sub_f64s(simd.mul_add_e_f64s(xc, f(LOG2E), magic), magic);
+    let r = simd.mul_add_e_f64s(k, f(-LN2_HI), xc);
+    let r = simd.mul_add_e_f64s(k, f(-LN2_LO), r);
+    // e^r = sum r^j / j!, j <= 13, by Horner.
+    let mut p = f(1.0 / 6_227_020_800.0);
+    for c in [
+        479_001_600.0,
+        39_916_800.0,
+        3_628_800.0,
+        362_880.0,
+        40_320.0,
+        5_040.0,
+        720.0,
+        120.0,
+        24.0,
+        6.0,
+        2.0,
+        1.0,
+        1.0,
+    ] {
+        p = simd.mul_add_e_f64s(p, r, f(1.0 / c));
+    }
+    // 2^k: the double 2^52 + (k + 1023) 2^32 has `k + 1023` (in 1..2047) in the low bits of its
+    // high 32-bit half, above the exponent 0x433; shifting that half left by 20 drops 0x433
+    // and leaves `(k + 1023) << 52`, the bits of 2^k (the low half is 0 and stays 0).
+    let e = simd.mul_add_e_f64s(
+        k,
+        f(4_294_967_296.0),
+        f(4_503_599_627_370_496.0 + 1023.0 * 4_294_967_296.0),
+    );
+    let e: S::u32s = bytemuck::cast(e);
+    let two_k: S::f64s = bytemuck::cast(simd.wrapping_dyn_shl_u32s(e, simd.splat_u32s(20)));
+    simd.select_f64s(underflow, f(0.0), simd.mul_f64s(p, two_k))
+}
+
+/// `e^x` per lane, in f32: as [`exp_f64s`] with the Taylor polynomial of degree 7 (truncation
+/// below 1e-8 relative). Within a few ulp for `x` in `[-87.3, 88]`; exactly 0 below -87.3;
+/// `x` above 88 is taken as 88.
+#[allow(clippy::excessive_precision)]
+#[inline(always)]
+pub fn exp_f32s<S: Simd>(simd: S, x: S::f32s) -> S::f32s {
+    const LOG2E: f32 = core::f32::consts::LOG2_E;
+    // ln 2 = LN2_HI + LN2_LO, LN2_HI with 12 trailing zero bits.
+    const LN2_HI: f32 = 0.693_359_375;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    let f = |v: f32| simd.splat_f32s(v);
+    let underflow = simd.less_than_f32s(x, f(-87.3));
+    let xc = simd.min_f32s(simd.max_f32s(x, f(-87.3)), f(88.0));
+    let magic = f(12_582_912.0);
+    let k = simd.sub_f32s(simd.mul_add_e_f32s(xc, f(LOG2E), magic), magic);
+    let r = simd.mul_add_e_f32s(k, f(-LN2_HI), xc);
+    let r = simd.mul_add_e_f32s(k, f(-LN2_LO), r);
+    let mut p = f(1.0 / 5_040.0);
+    for c in [720.0f32, 120.0, 24.0, 6.0, 2.0, 1.0, 1.0] {
+        p = simd.mul_add_e_f32s(p, r, f(1.0 / c));
+    }
+    // 2^k: the float 2^23 + k + 127 has `k + 127` (in 1..254) in its low bits; shifting left
+    // by 23 drops the exponent field of 2^23 and leaves `(k + 127) << 23`.
+    let e: S::u32s = bytemuck::cast(simd.add_f32s(k, f(8_388_608.0 + 127.0)));
+    let two_k: S::f32s = bytemuck::cast(simd.wrapping_dyn_shl_u32s(e, simd.splat_u32s(23)));
+    simd.select_f32s(underflow, f(0.0), simd.mul_f32s(p, two_k))
 }

@@ -10,11 +10,12 @@ use crate::linalg::decompose::{mul, svd_seq, to_vec};
 
 /// `K(targets_i, sources_j)` as a dense matrix.
 pub fn kernel_matrix<K: Kernel<D>, const D: usize>(
+    kernel: &K,
     targets: &[[f64; D]],
     sources: &[[f64; D]],
 ) -> Mat<f64> {
     Mat::from_fn(targets.len(), sources.len(), |i, j| {
-        K::eval(&targets[i], &sources[j])
+        kernel.eval(&targets[i], &sources[j])
     })
 }
 
@@ -66,6 +67,7 @@ pub fn pseudo_inverse(m: &Mat<f64>, tol: f64) -> Result<Factored> {
 /// pseudo-inverse of `K(check surface, equivalent surface)`, the surfaces being `unit` at radii
 /// `check * r` and `equivalent * r` (upward: `alpha_outer`, `alpha_inner`; downward: swapped).
 pub fn check_to_equivalent<K: Kernel<D>, const D: usize>(
+    kernel: &K,
     unit: &[[f64; D]],
     r: f64,
     check: f64,
@@ -73,7 +75,8 @@ pub fn check_to_equivalent<K: Kernel<D>, const D: usize>(
     tol: f64,
 ) -> Result<Factored> {
     let zero = [0.0; D];
-    let k = kernel_matrix::<K, D>(
+    let k = kernel_matrix(
+        kernel,
         &scaled_surface(unit, zero, check * r),
         &scaled_surface(unit, zero, equivalent * r),
     );

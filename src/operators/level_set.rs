@@ -59,17 +59,18 @@ impl LevelSet {
 
 /// Computes the operators of a level set for boxes of half-width `r`.
 pub fn level_set<K: Kernel<D>, const D: usize>(
+    kernel: &K,
     order: usize,
     r: f64,
     prm: &OperatorParams,
 ) -> Result<LevelSet> {
     let unit = unit_surface::<D>(order);
     let (ai, ao, tol) = (prm.alpha_inner, prm.alpha_outer, prm.pinv_tolerance);
-    let uc2e = check_to_equivalent::<K, D>(&unit, r, ao, ai, tol)?;
-    let dc2e = check_to_equivalent::<K, D>(&unit, r, ai, ao, tol)?;
-    let uc2e_parent = check_to_equivalent::<K, D>(&unit, 2.0 * r, ao, ai, tol)?;
-    let (m2m, l2l) = translations::<K, D>(&unit, r, prm, &uc2e_parent);
-    let m2l = compress::<K, D>(&unit, r, prm)?;
+    let uc2e = check_to_equivalent(kernel, &unit, r, ao, ai, tol)?;
+    let dc2e = check_to_equivalent(kernel, &unit, r, ai, ao, tol)?;
+    let uc2e_parent = check_to_equivalent(kernel, &unit, 2.0 * r, ao, ai, tol)?;
+    let (m2m, l2l) = translations(kernel, &unit, r, prm, &uc2e_parent);
+    let m2l = compress(kernel, &unit, r, prm)?;
     Ok(LevelSet {
         uc2e,
         dc2e,

@@ -32,6 +32,7 @@ pub struct CompressedM2l {
 
 /// Compresses the M2L matrices of every transfer vector for boxes of half-width `r`.
 pub fn compress<K: Kernel<D>, const D: usize>(
+    kernel: &K,
     unit: &[[f64; D]],
     r: f64,
     prm: &OperatorParams,
@@ -46,7 +47,7 @@ pub fn compress<K: Kernel<D>, const D: usize>(
         .par_iter()
         .map(|t| {
             let centre: [f64; D] = std::array::from_fn(|k| 2.0 * r * t[k] as f64);
-            kernel_matrix::<K, D>(&check, &scaled_surface(unit, centre, ai * r))
+            kernel_matrix(kernel, &check, &scaled_surface(unit, centre, ai * r))
         })
         .collect();
     // The left basis: right singular vectors of fat^T = [M_1^T; M_2^T; ...] (nt n x n); the

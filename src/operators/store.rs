@@ -46,7 +46,7 @@ pub(crate) enum SetArray {
 }
 
 impl SetArray {
-    /// The name in the cache file (prefixed by the set, see [`SetArray::key`]).
+    /// The name in the cache file (one set per file).
     pub(crate) fn name(self) -> &'static str {
         match self {
             SetArray::Uc2eA => "uc2e_a",
@@ -63,11 +63,6 @@ impl SetArray {
             SetArray::FftRe => "fft_re",
             SetArray::FftIm => "fft_im",
         }
-    }
-
-    /// The array's key for level set `set`: `s<set>.<name>`.
-    pub(crate) fn key(self, set: usize) -> String {
-        format!("s{set}.{}", self.name())
     }
 
     /// Whether the array is stored in f64 for every precision: the check-to-equivalent
@@ -125,7 +120,8 @@ pub(crate) struct SetView<'a, T> {
 
 /// Operators in the run's precision: memory-mapped from the cache or owned.
 pub(crate) struct Operators<T> {
-    pub(crate) store: Store<T>,
+    /// One store per level set.
+    pub(crate) stores: Vec<Store<T>>,
     pub(crate) sets: Vec<SetInfo>,
     /// Level set used by each tree level.
     pub(crate) set_of_level: Vec<usize>,
@@ -146,27 +142,28 @@ pub(crate) struct Operators<T> {
     pub(crate) pair_table: Vec<u32>,
 }
 
-/// The geometry of an operator set: how many level sets, which one each tree level uses, and
-/// the per-level scales and half-widths.
+/// The geometry of an operator set: which level set each tree level uses, and the per-level
+/// scales and half-widths.
 pub(crate) struct SetLayout {
-    pub(crate) n_sets: usize,
     pub(crate) set_of_level: Vec<usize>,
     pub(crate) scales: Vec<LevelScales>,
     pub(crate) half_width: Vec<f64>,
 }
 
 impl<T: Real> Operators<T> {
-    /// Wraps the store, checks every array's size against the order, and sets up the views.
+    /// Wraps the stores (one per level set), checks every array's size against the order, and
+    /// sets up the views.
     pub(crate) fn new<const D: usize>(
-        store: Store<T>,
+        stores: Vec<Store<T>>,
         order: usize,
         layout: SetLayout,
         prm: &OperatorParams,
     ) -> Result<Self> {
         let unit = unit_surface::<D>(order);
         let n = unit.len();
+        let n_sets = stores.len();
         let mut ops = Operators {
-            store,
+            stores,
             sets: Vec::new(),
             set_of_level: layout.set_of_level,
             scales: layout.scales,
@@ -190,7 +187,7 @@ impl<T: Real> Operators<T> {
             ops.pair_table = child_pair_table();
         }
         let nt = transfer_vectors::<D>().len();
-        for s in 0..layout.n_sets {
+        for s in 0..n_sets {
             let info = ops.check_set::<D>(s, order, nt)?;
             ops.max_rank = ops.max_rank.max(info.m2l_rank);
             ops.sets.push(info);
@@ -213,7 +210,7 @@ impl<T: Real> Operators<T> {
         let bad = |what: &str| Error::InvalidParameter {
             name: "operators",
             reason: format!(
-                "operator array s{s}.{what} has the wrong size for order {order} in {D}D"
+                "operator array {what} of level set {s} has the wrong size for order {order} in {D}D"
             ),
         };
         // A check-to-equivalent operator: dense `n x n` (rank 0, no second factor) or two
@@ -272,14 +269,14 @@ impl<T: Real> Operators<T> {
 
     /// Array `a` of level set `s` in the run's precision.
     pub(crate) fn get(&self, s: usize, a: SetArray) -> Result<&[T]> {
-        let key = a.key(s);
-        match (&self.store, T::PRECISION) {
-            (Store::Mapped(c), Precision::F64) => Ok(same(c.f64(&key)?)),
-            (Store::Mapped(c), Precision::F32) => Ok(same(c.f32(&key)?)),
-            (Store::Owned(..), _) => match self.owned(&key)? {
+        let key = a.name();
+        match (&self.stores[s], T::PRECISION) {
+            (Store::Mapped(c), Precision::F64) => Ok(same(c.f64(key)?)),
+            (Store::Mapped(c), Precision::F32) => Ok(same(c.f32(key)?)),
+            (store @ Store::Owned(..), _) => match Self::owned(store, key)? {
                 OwnedData::F64(d) if T::PRECISION == Precision::F64 => Ok(same(d)),
                 OwnedData::F32(d) if T::PRECISION == Precision::F32 => Ok(same(d)),
-                _ => Err(Self::missing(&key)),
+                _ => Err(Self::missing(key)),
             },
         }
     }
@@ -287,18 +284,18 @@ impl<T: Real> Operators<T> {
     /// Array `a` of level set `s` in f64 (the check-to-equivalent operators, in every
     /// precision).
     pub(crate) fn get64(&self, s: usize, a: SetArray) -> Result<&[f64]> {
-        let key = a.key(s);
-        match &self.store {
-            Store::Mapped(c) => c.f64(&key),
-            Store::Owned(..) => match self.owned(&key)? {
+        let key = a.name();
+        match &self.stores[s] {
+            Store::Mapped(c) => c.f64(key),
+            store @ Store::Owned(..) => match Self::owned(store, key)? {
                 OwnedData::F64(d) => Ok(d),
-                OwnedData::F32(_) => Err(Self::missing(&key)),
+                OwnedData::F32(_) => Err(Self::missing(key)),
             },
         }
     }
 
-    fn owned(&self, key: &str) -> Result<&OwnedData> {
-        match &self.store {
+    fn owned<'s>(store: &'s Store<T>, key: &str) -> Result<&'s OwnedData> {
+        match store {
             Store::Owned(v, _) => v
                 .iter()
                 .find(|(n, _)| n == key)
@@ -354,15 +351,18 @@ impl<T: Real> Operators<T> {
 
     /// Bytes of operators (memory-mapped or owned).
     pub(crate) fn bytes(&self) -> usize {
-        match &self.store {
-            Store::Mapped(c) => c.byte_len(),
-            Store::Owned(v, _) => v
-                .iter()
-                .map(|(_, d)| match d {
-                    OwnedData::F64(x) => 8 * x.len(),
-                    OwnedData::F32(x) => 4 * x.len(),
-                })
-                .sum(),
-        }
+        self.stores
+            .iter()
+            .map(|store| match store {
+                Store::Mapped(c) => c.byte_len(),
+                Store::Owned(v, _) => v
+                    .iter()
+                    .map(|(_, d)| match d {
+                        OwnedData::F64(x) => 8 * x.len(),
+                        OwnedData::F32(x) => 4 * x.len(),
+                    })
+                    .sum(),
+            })
+            .sum()
     }
 }

@@ -14,6 +14,7 @@ use crate::linalg::decompose::{mul, to_vec};
 /// (including the parent's upward check-to-equivalent `uc2e_parent`), `l2l` the child's
 /// downward check potential from the parent's local density.
 pub fn translations<K: Kernel<D>, const D: usize>(
+    kernel: &K,
     unit: &[[f64; D]],
     r: f64,
     prm: &OperatorParams,
@@ -31,10 +32,10 @@ pub fn translations<K: Kernel<D>, const D: usize>(
     for c in 0..n_children {
         let cc: [f64; D] = child_offset::<D>(c).map(|b| (2 * b - 1) as f64 * r);
         let child_inner = scaled_surface(unit, cc, ai * r);
-        let k_up = kernel_matrix::<K, D>(&parent_outer, &child_inner);
+        let k_up = kernel_matrix(kernel, &parent_outer, &child_inner);
         let block = mul(uc2e_parent.as_ref(), k_up.as_ref());
         m2m[c * n * n..(c + 1) * n * n].copy_from_slice(&to_vec(block.as_ref()));
-        let k_down = kernel_matrix::<K, D>(&child_inner, &parent_outer);
+        let k_down = kernel_matrix(kernel, &child_inner, &parent_outer);
         l2l[c * n * n..(c + 1) * n * n].copy_from_slice(&to_vec(k_down.as_ref()));
     }
     (m2m, l2l)

@@ -78,6 +78,50 @@ impl Prec {
     }
 }
 
+/// The kernel of `oxifmm run --kernel`: `laplace` or `yukawa:KAPPA`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum KernelArg {
+    /// `1/(4 pi r)` in 3D, `-ln(r)/(2 pi)` in 2D.
+    Laplace,
+    /// `exp(-kappa r) / (4 pi r)`, 3D.
+    Yukawa(oxifmm::Yukawa),
+}
+
+impl KernelArg {
+    /// Parses `laplace` or `yukawa:KAPPA` (clap's value parser: the message becomes a usage
+    /// error).
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let (name, param) = match s.split_once(':') {
+            Some((n, p)) => (n, Some(p)),
+            None => (s, None),
+        };
+        match (name.to_ascii_lowercase().as_str(), param) {
+            ("laplace", None) => Ok(KernelArg::Laplace),
+            ("yukawa", Some(p)) => {
+                let kappa: f64 = p
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("yukawa:KAPPA needs a number, got {p:?}"))?;
+                oxifmm::Yukawa::new(kappa)
+                    .map(KernelArg::Yukawa)
+                    .map_err(|e| e.to_string())
+            }
+            ("yukawa", None) => Err("yukawa needs its screening constant: yukawa:KAPPA".into()),
+            ("laplace", Some(_)) => Err("laplace takes no parameter".into()),
+            _ => Err(format!("unknown kernel {name:?} (laplace, yukawa:KAPPA)")),
+        }
+    }
+}
+
+impl std::fmt::Display for KernelArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KernelArg::Laplace => write!(f, "Laplace"),
+            KernelArg::Yukawa(k) => write!(f, "Yukawa (kappa {})", k.kappa()),
+        }
+    }
+}
+
 /// The text after `oxifmm --help`: file formats, exit codes, and the supported orders (from the
 /// library's one list).
 pub fn after_help() -> String {
@@ -228,6 +272,15 @@ macro_rules! dispatch {
             $crate::cli::Prec::F32 => oxifmm::with_order!(dim, order, |P, D| $f::<P, D, f32>($($arg),*)),
         };
         r.unwrap_or_else(|| Err($crate::cli::unsupported(dim, order)))
+    }};
+    // One dimension only (`dispatch!(@3d prec, order, f, (args))`), for kernels that exist in that dimension.
+    (@3d $prec:expr, $order:expr, $f:ident, ($($arg:expr),*)) => {{
+        let order: usize = $order;
+        let r = match $prec {
+            $crate::cli::Prec::F64 => oxifmm::with_order!(3, order, |P| $f::<P, 3, f64>($($arg),*)),
+            $crate::cli::Prec::F32 => oxifmm::with_order!(3, order, |P| $f::<P, 3, f32>($($arg),*)),
+        };
+        r.unwrap_or_else(|| Err($crate::cli::unsupported(3, order)))
     }};
 }
 pub(crate) use dispatch;

@@ -48,7 +48,7 @@ where
     Laplace: Kernel<D>,
 {
     let prm = OperatorParams::defaults(order, T::EPSILON.to_f64());
-    oxifmm::operators::cache_params::<Laplace, D, T>(order, &prm)
+    oxifmm::operators::cache_params::<Laplace, D, T>(&Laplace, order, &prm)
 }
 
 /// Builds a small FMM at order P so that its operators are computed (or loaded) into the
@@ -67,18 +67,13 @@ where
         .cache(mode.clone())
         .build()?;
     let r = fmm.build_report();
-    let path = match &r.cache {
-        // The library fell back to memory; for this command the cache file is the output.
-        OperatorSource::Unusable { error, .. } => {
-            return Err(Fail::Output(format!(
-                "cannot write the operator cache: {error}"
-            )));
-        }
-        OperatorSource::Loaded { path }
-        | OperatorSource::Saved { path }
-        | OperatorSource::Replaced { path, .. } => Some(path.clone()),
-        OperatorSource::NotCached => None,
-    };
+    // The library fell back to memory; for this command the cache file is the output.
+    if let OperatorSource::Unusable { error, .. } = &r.cache {
+        return Err(Fail::Output(format!(
+            "cannot write the operator cache: {error}"
+        )));
+    }
+    let path = r.cache.path().map(PathBuf::from);
     Ok((r.cache.to_string(), path, r.operators))
 }
 

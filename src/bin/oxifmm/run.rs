@@ -7,7 +7,7 @@ use clap::Args;
 use oxifmm::io::{self, Problem, Results};
 use oxifmm::{Expansion, Fmm, Kernel, Laplace, Real, SupportedOrder};
 
-use crate::cli::{Fail, Prec, Ui, cache_mode, dispatch, init_threads, to_points};
+use crate::cli::{Fail, KernelArg, Prec, Ui, cache_mode, dispatch, init_threads, to_points};
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
@@ -18,6 +18,9 @@ pub struct RunArgs {
     /// Default: the input's targets, else the sources.
     #[arg(long)]
     pub targets: Option<PathBuf>,
+    /// The kernel: `laplace` (2D and 3D) or `yukawa:KAPPA` (3D, `exp(-KAPPA r) / (4 pi r)`).
+    #[arg(long, default_value = "laplace", value_parser = KernelArg::parse)]
+    pub kernel: KernelArg,
     /// Expansion order: the accuracy knob (f64 p=6 gives ~2e-6 relative error, f32 p=4 ~3e-4;
     /// the supported orders are listed at the end of `oxifmm --help`).
     #[arg(long, default_value_t = 6)]
@@ -47,20 +50,21 @@ pub struct RunArgs {
 }
 
 fn evaluate<const P: usize, const D: usize, T: Real>(
+    kernel: &(impl Kernel<D> + std::fmt::Debug),
     p: &Problem,
     a: &RunArgs,
     ui: &Ui,
 ) -> Result<Results, Fail>
 where
-    Laplace: Kernel<D>,
     Expansion<P, D>: SupportedOrder,
 {
     let sources = to_points::<T, D>(&p.sources);
     let targets = p.targets.as_deref().map(to_points::<T, D>);
     let q: Vec<T> = p.charges.iter().map(|&x| T::from_f64(x)).collect();
     ui.say(format!(
-        "oxifmm: Laplace {D}D, {} sources, {} targets, order {P}, {}, leaf {}, gradients {}, \
+        "oxifmm: {} {D}D, {} sources, {} targets, order {P}, {}, leaf {}, gradients {}, \
          threads {}",
+        a.kernel,
         p.n_sources(),
         p.n_targets(),
         T::PRECISION.name(),
@@ -69,7 +73,7 @@ where
         rayon::current_num_threads()
     ));
     let pb = ui.spinner("building tree, lists, operators, task graph");
-    let mut b = Fmm::<Laplace, P, D, T>::builder()
+    let mut b = Fmm::<_, P, D, T>::with_kernel(kernel.clone())
         .sources(&sources)
         .max_points_per_leaf(a.leaf)
         .gradients(a.gradients)
@@ -116,7 +120,24 @@ pub fn cmd_run(a: &RunArgs, ui: &Ui) -> Result<(), Fail> {
     let prec = a
         .precision
         .unwrap_or_else(|| Prec::from_dtype(problem.dtype));
-    let results = dispatch!(problem.dim, prec, a.order, evaluate, (&problem, a, ui))?;
+    let results = match a.kernel {
+        KernelArg::Laplace => dispatch!(
+            problem.dim,
+            prec,
+            a.order,
+            evaluate,
+            (&Laplace, &problem, a, ui)
+        )?,
+        KernelArg::Yukawa(k) if problem.dim == 3 => {
+            dispatch!(@3d prec, a.order, evaluate, (&k, &problem, a, ui))?
+        }
+        KernelArg::Yukawa(_) => {
+            return Err(Fail::Usage(format!(
+                "the Yukawa kernel is 3D; the input is {}D",
+                problem.dim
+            )));
+        }
+    };
     let pb = ui.spinner(format!("writing {}", a.out.display()));
     io::write_results(&a.out, &a.input, &problem, &results)?;
     pb.finish_and_clear();

@@ -11,6 +11,7 @@ use crate::kernel::Kernel;
 /// `(re, im)`, each `[frequency][transfer vector]`.
 /// Generic over `D` so that dimension-generic code can call it; `D` must be 3.
 pub fn transfer_functions<K: Kernel<D>, const D: usize>(
+    kernel: &K,
     p: usize,
     r: f64,
     alpha_inner: f64,
@@ -37,7 +38,8 @@ pub fn transfer_functions<K: Kernel<D>, const D: usize>(
                             let x: [f64; D] =
                                 std::array::from_fn(|k| h * d[k] as f64 - 2.0 * r * t[k] as f64);
                             let idx = |d: i64| d.rem_euclid(n as i64) as usize;
-                            grid[(idx(dx) * n + idx(dy)) * n + idx(dz)] = K::eval(&x, &[0.0; D]);
+                            grid[(idx(dx) * n + idx(dy)) * n + idx(dz)] =
+                                kernel.eval(&x, &[0.0; D]);
                         }
                     }
                 }
@@ -142,7 +144,7 @@ mod tests {
                 sin: &sin,
             };
             let alpha = 1.05;
-            let (tre, tim) = transfer_functions::<Laplace, 3>(p, 1.0, alpha);
+            let (tre, tim) = transfer_functions::<Laplace, 3>(&Laplace, p, 1.0, alpha);
             let tv = transfer_vectors::<3>();
             let nt = tv.len();
             // Eight different densities, one per lane (lane 5 empty), each translated by its
@@ -193,7 +195,7 @@ mod tests {
                                 2.0 * t[1] as f64 + alpha * y[1],
                                 2.0 * t[2] as f64 + alpha * y[2],
                             ];
-                            s += <Laplace as Kernel<3>>::eval(&xi, &yj) * qs[l][j];
+                            s += Kernel::<3>::eval(&Laplace, &xi, &yj) * qs[l][j];
                         }
                     }
                     // The outputs started at 1: inverse8 accumulates.

@@ -91,7 +91,7 @@ where
     let src: Vec<[f64; 3]> = pts.iter().map(|p| p.map(|x| x.to_f64())).collect();
     let q64: Vec<f64> = q.iter().map(|x| x.to_f64()).collect();
     let tgt: Vec<[f64; 3]> = idx.iter().map(|&i| src[i]).collect();
-    let exact = oxifmm::direct::<Laplace, 3, f64>(&src, &q64, &tgt, false)?;
+    let exact = oxifmm::direct(&Laplace, &src, &q64, &tgt, false)?;
     let (num, den) = idx.iter().zip(&exact).fold((0.0, 0.0), |(n, d), (&i, &e)| {
         (n + (out.potentials[i].to_f64() - e).powi(2), d + e * e)
     });
