@@ -8,7 +8,7 @@ use std::time::Duration;
 use criterion::{
     BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
 };
-use oxifmm::{Kernel, Laplace, Real};
+use oxifmm::{Kernel, Laplace, Real, Yukawa};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
@@ -67,6 +67,9 @@ fn p2p(c: &mut Criterion) {
     case::<Laplace, 3, f64>(c, &Laplace, "laplace3d_leaf", 150, 4_000, false);
     case::<Laplace, 2, f32>(c, &Laplace, "laplace2d_leaf", 150, 4_000, false);
     case::<Laplace, 2, f64>(c, &Laplace, "laplace2d_leaf", 150, 4_000, false);
+    let yukawa = Yukawa::new(20.0).expect("a valid kappa");
+    case::<Yukawa, 3, f32>(c, &yukawa, "yukawa3d_leaf", 150, 4_000, false);
+    case::<Yukawa, 3, f64>(c, &yukawa, "yukawa3d_leaf", 150, 4_000, false);
 }
 
 criterion_group!(benches, p2p);
