@@ -8,7 +8,7 @@ use std::time::Duration;
 use criterion::{
     BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
 };
-use oxifmm::{Kernel, Laplace, Real, Yukawa};
+use oxifmm::{Helmholtz, Kernel, Laplace, Real, Value, Yukawa};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
@@ -32,8 +32,11 @@ fn case<K: Kernel<D>, const D: usize, T: Real>(
     let mut rng = StdRng::seed_from_u64(1);
     let targets = points::<T, D>(&mut rng, nt);
     let sources = points::<T, D>(&mut rng, ns);
-    let charges: Vec<T> = (0..ns)
-        .map(|_| T::from_f64(rng.random_range(-1.0..1.0)))
+    let charges: Vec<K::Value<T>> = (0..ns)
+        .map(|_| {
+            let (re, im) = (rng.random_range(-1.0..1.0), rng.random_range(-1.0..1.0));
+            K::Value::<T>::from_parts(T::from_f64(re), T::from_f64(im))
+        })
         .collect();
     let tr: [&[T]; D] = std::array::from_fn(|k| targets[k].as_slice());
     let sr: [&[T]; D] = std::array::from_fn(|k| sources[k].as_slice());
@@ -47,7 +50,7 @@ fn case<K: Kernel<D>, const D: usize, T: Real>(
     }
     for gradients in [false, true] {
         let width = if gradients { 1 + D } else { 1 };
-        let mut out = vec![T::ZERO; width * nt];
+        let mut out = vec![K::Value::<T>::default(); width * nt];
         let name = format!(
             "{}/{}",
             T::PRECISION.name(),
@@ -70,6 +73,9 @@ fn p2p(c: &mut Criterion) {
     let yukawa = Yukawa::new(20.0).expect("a valid kappa");
     case::<Yukawa, 3, f32>(c, &yukawa, "yukawa3d_leaf", 150, 4_000, false);
     case::<Yukawa, 3, f64>(c, &yukawa, "yukawa3d_leaf", 150, 4_000, false);
+    let helmholtz = Helmholtz::new(10.0).expect("a valid wavenumber");
+    case::<Helmholtz, 3, f32>(c, &helmholtz, "helmholtz3d_leaf", 150, 4_000, false);
+    case::<Helmholtz, 3, f64>(c, &helmholtz, "helmholtz3d_leaf", 150, 4_000, false);
 }
 
 criterion_group!(benches, p2p);

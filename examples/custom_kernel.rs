@@ -64,6 +64,8 @@ impl Anisotropic {
 }
 
 impl Kernel<3> for Anisotropic {
+    type Value<T: Real> = T;
+
     fn id(&self) -> KernelId {
         KernelId::new("anisotropic_laplace", 1)
             .param("s0", self.s[0])

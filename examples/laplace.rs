@@ -137,7 +137,7 @@ fn parse() -> Result<Args, String> {
 
 fn run<const P: usize, const D: usize, T: Real>(a: &Args) -> Result<(), Box<dyn std::error::Error>>
 where
-    Laplace: Kernel<D>,
+    Laplace: Kernel<D, Value<T> = T> + Kernel<D, Value<f64> = f64>,
     oxifmm::Expansion<P, D>: oxifmm::SupportedOrder,
 {
     let points = generate::<T, D>(a.dist, a.n, 42);

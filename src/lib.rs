@@ -64,7 +64,7 @@ pub use cache::{CacheMode, CacheOutcome, CacheParams, OperatorCache};
 pub use error::{Error, Result};
 pub use fmm::{BuildReport, EvalReport, Fmm, FmmBuilder, FmmOutput};
 pub use geometry::{Domain, MortonKey};
-pub use kernel::{Kernel, KernelId, Laplace, Scaling, Yukawa, direct};
+pub use kernel::{Complex, Helmholtz, Kernel, KernelId, Laplace, Scaling, Value, Yukawa, direct};
 pub use m2l::M2l;
 pub use operators::{OperatorParams, OperatorSource};
 pub use order::{Expansion, SupportedOrder};

@@ -5,6 +5,8 @@
 use std::fmt::{Debug, Display};
 use std::ops::{Add, AddAssign, Div, Mul, MulAssign, Neg, Sub, SubAssign};
 
+use crate::kernel::{Complex, Value};
+
 /// Which precision a [`Real`] is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Precision {
@@ -42,8 +44,12 @@ pub trait Real:
     + AddAssign
     + SubAssign
     + MulAssign
+    + Value<Real = Self>
     + sealed::Sealed
 {
+    /// The complex numbers over this type, `Complex<Self>` (what a complex kernel's values
+    /// are: `type Value<T: Real> = T::Complex`).
+    type Complex: Value<Real = Self>;
     /// Which precision this is.
     const PRECISION: Precision;
     /// Zero.
@@ -75,6 +81,7 @@ mod sealed {
 macro_rules! impl_real {
     ($t:ty, $p:expr) => {
         impl Real for $t {
+            type Complex = Complex<$t>;
             const PRECISION: Precision = $p;
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;

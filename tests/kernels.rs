@@ -7,7 +7,9 @@ mod common;
 use common::Case;
 
 use oxifmm::points::{Distribution, charges, generate};
-use oxifmm::{CacheMode, Fmm, Kernel, KernelId, OperatorSource, Scaling, Yukawa};
+use oxifmm::{
+    CacheMode, Complex, Fmm, Helmholtz, Kernel, KernelId, OperatorSource, Scaling, Yukawa,
+};
 
 #[test]
 fn yukawa_f64_error_falls_with_order_on_every_distribution() {
@@ -131,6 +133,7 @@ impl Anisotropic {
 }
 
 impl Kernel<3> for Anisotropic {
+    type Value<T: oxifmm::Real> = T;
     fn id(&self) -> KernelId {
         KernelId::new("anisotropic-laplace-test", 1)
             .param("s0", self.s[0])
@@ -210,4 +213,84 @@ fn same_name_other_parameters_never_share_a_cache_file() {
 
 fn k_iso() -> Anisotropic {
     Anisotropic { s: [1.0; 3] }
+}
+
+/// Helmholtz, real and complex wavenumbers, root box about 0.5 and 2 wavelengths across:
+/// against the direct sum, the error falling with the order, potentials and gradients.
+#[test]
+fn helmholtz_f64_error_falls_with_order() {
+    // The root box is 1.0625 wide (the unit cube's, rounded up to the width grid).
+    let per_wavelength = 2.0 * std::f64::consts::PI / 1.0625;
+    for (wavelengths, im) in [(0.5, 0.0), (0.5, 1.0), (2.0, 0.0), (2.0, 3.0)] {
+        let k = Helmholtz::complex(Complex::new(wavelengths * per_wavelength, im)).unwrap();
+        for dist in [Distribution::Uniform, Distribution::Sphere] {
+            let mut case = Case::new(dist, 4000);
+            case.gradients = true;
+            let (p4, g4) = case.errors::<Helmholtz, 4, 3, f64>(&k);
+            let (p6, g6) = case.errors::<Helmholtz, 6, 3, f64>(&k);
+            println!(
+                "helmholtz {wavelengths} wavelengths, Im k {im}, {dist:?}: p=4 {p4:.2e} (grad {g4:.2e}), p=6 {p6:.2e} (grad {g6:.2e})"
+            );
+            assert!(p6 < 0.3 * p4 && g6 < 0.3 * g4, "no fall with order");
+            assert!(p6 < 3e-5 && g6 < 1e-4, "p = 6: {p6:e} / {g6:e}");
+        }
+    }
+}
+
+#[test]
+fn helmholtz_f32_clusters_and_separate_targets() {
+    let k = Helmholtz::complex(Complex::new(10.0, 0.5)).unwrap();
+    let mut case = Case::new(Distribution::Clusters, 4000);
+    case.gradients = true;
+    let (p, g) = case.errors::<Helmholtz, 5, 3, f32>(&k);
+    println!("helmholtz f32 p=5 clusters: {p:.2e} (grad {g:.2e})");
+    assert!(p < 2e-4 && g < 1e-3, "{p:e} / {g:e}");
+    let mut case = Case::new(Distribution::Uniform, 4000);
+    case.separate_targets = true;
+    let (p, _) = case.errors::<Helmholtz, 5, 3, f64>(&k);
+    assert!(p < 1e-4, "{p:e}");
+}
+
+/// The FFT M2L is for real kernels: asking for it with Helmholtz is a typed error, and the
+/// automatic choice takes the SVD backend.
+#[test]
+fn helmholtz_fft_m2l_is_a_typed_error() {
+    let pts = generate::<f64, 3>(Distribution::Uniform, 500, 1);
+    let k = Helmholtz::new(3.0).unwrap();
+    let r = Fmm::<Helmholtz, 4>::with_kernel(k)
+        .sources(&pts)
+        .m2l(oxifmm::M2l::Fft)
+        .cache(CacheMode::Off)
+        .build();
+    assert!(
+        matches!(&r, Err(oxifmm::Error::InvalidParameter { name: "m2l", .. })),
+        "{r:?}"
+    );
+    let fmm = Fmm::<Helmholtz, 4>::with_kernel(k)
+        .sources(&pts)
+        .cache(CacheMode::Off)
+        .build()
+        .unwrap();
+    assert_eq!(fmm.build_report().m2l, oxifmm::M2l::Svd);
+}
+
+/// A tree too many wavelengths across for the order is reported (the build still runs); a
+/// low-frequency one is not.
+#[test]
+fn helmholtz_warns_when_boxes_are_too_many_wavelengths_across() {
+    let pts = generate::<f64, 3>(Distribution::Uniform, 3000, 1);
+    let build = |k: f64| {
+        Fmm::<Helmholtz, 4>::with_kernel(Helmholtz::new(k).unwrap())
+            .sources(&pts)
+            .max_points_per_leaf(50)
+            .cache(CacheMode::Off)
+            .build()
+            .unwrap()
+    };
+    let high = build(40.0);
+    let w = &high.build_report().warnings;
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].contains("wavelengths across") && w[0].contains("raise the order"));
+    assert!(high.build_report().to_string().contains("warning: "));
+    assert!(build(3.0).build_report().warnings.is_empty());
 }

@@ -276,6 +276,7 @@ impl ShiftedLaplace {
 }
 
 impl Kernel<3> for ShiftedLaplace {
+    type Value<T: oxifmm::Real> = T;
     fn id(&self) -> KernelId {
         KernelId::new("shifted-laplace-test", 1)
     }

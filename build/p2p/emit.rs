@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::language::{globals, setup_statements, statements, uses_rsqrt_r2};
+use super::language::{accumulators, globals, setup_statements, statements, uses_rsqrt_r2};
 use super::table::{KernelSpec, PRECISIONS};
 
 /// `Laplace3d` + `F64` + `Gradient`.
@@ -29,10 +29,24 @@ fn fn_name(spec: &KernelSpec, t: &str, gradients: bool) -> String {
 /// The start of the source-loop body for one source stream: the broadcast charge, the
 /// differences, the squared distance and the coincidence mask. `index` selects the source in the
 /// two-source chunk (`q[index]`), or `None` for the single-source loop (`q`).
-fn stream_prelude(dims: &[usize], t: &str, suffix: &str, index: Option<usize>) -> String {
+fn stream_prelude(
+    spec: &KernelSpec,
+    dims: &[usize],
+    t: &str,
+    suffix: &str,
+    index: Option<usize>,
+) -> String {
     let at = index.map(|i| format!("[{i}]")).unwrap_or_default();
     let mut s = String::new();
-    writeln!(s, "let q{suffix} = simd.splat_{t}s(q{at});").unwrap();
+    if spec.complex {
+        // Interleaved charges: the chunk's source `i` is `q[2i], q[2i + 1]`; the single
+        // source `q[0], q[1]`.
+        let i = index.unwrap_or(0);
+        writeln!(s, "let qr{suffix} = simd.splat_{t}s(q[{}]);", 2 * i).unwrap();
+        writeln!(s, "let qi{suffix} = simd.splat_{t}s(q[{}]);", 2 * i + 1).unwrap();
+    } else {
+        writeln!(s, "let q{suffix} = simd.splat_{t}s(q{at});").unwrap();
+    }
     for k in dims {
         writeln!(
             s,
@@ -195,7 +209,13 @@ pub fn variant(spec: &KernelSpec, t: &str, gradients: bool) -> String {
     if gradients {
         writeln!(s, "let grad_scale = {};", scale(spec.grad_scale)).unwrap();
     }
-    writeln!(s, "let ns = charges.len();").unwrap();
+    // Reals per charge: 2 for interleaved complex charges.
+    let cr = if spec.complex { 2 } else { 1 };
+    if spec.complex {
+        writeln!(s, "let ns = charges.len() / 2;").unwrap();
+    } else {
+        writeln!(s, "let ns = charges.len();").unwrap();
+    }
     for k in &dims {
         writeln!(s, "let s{k} = &sources[{k}][..ns];").unwrap();
     }
@@ -215,24 +235,22 @@ pub fn variant(spec: &KernelSpec, t: &str, gradients: bool) -> String {
         )
         .unwrap();
     }
-    writeln!(s, "let mut phi = zero;").unwrap();
-    if gradients {
-        for k in &dims {
-            writeln!(s, "let mut g{k} = zero;").unwrap();
-        }
+    let accs = accumulators(spec, gradients);
+    for a in &accs {
+        writeln!(s, "let mut {a} = zero;").unwrap();
     }
     // Source loop, two sources per iteration (so that `1/sqrt(r2)` can share one division
     // between them), then the odd one out.
     let rsqrt = uses_rsqrt_r2(spec, gradients);
     let mut pat = "q".to_string();
-    let mut iter = "charges.chunks_exact(2)".to_string();
+    let mut iter = format!("charges.chunks_exact({})", 2 * cr);
     for k in &dims {
         pat = format!("({pat}, x{k})");
         iter = format!("{iter}.zip(s{k}.chunks_exact(2))");
     }
     writeln!(s, "for {pat} in {iter} {{").unwrap();
     for (suffix, idx) in [("_a", 0), ("_b", 1)] {
-        s.push_str(&stream_prelude(&dims, t, suffix, Some(idx)));
+        s.push_str(&stream_prelude(spec, &dims, t, suffix, Some(idx)));
     }
     if rsqrt {
         writeln!(
@@ -246,42 +264,46 @@ pub fn variant(spec: &KernelSpec, t: &str, gradients: bool) -> String {
     writeln!(s, "}}").unwrap();
 
     writeln!(s, "let tail = ns - ns % 2;").unwrap();
-    let mut pat = "&q".to_string();
-    let mut iter = "charges[tail..].iter()".to_string();
+    let (mut pat, mut iter) = if spec.complex {
+        (
+            "q".to_string(),
+            "charges[2 * tail..].chunks_exact(2)".to_string(),
+        )
+    } else {
+        ("&q".to_string(), "charges[tail..].iter()".to_string())
+    };
     for k in &dims {
         pat = format!("({pat}, &x{k})");
         iter = format!("{iter}.zip(&s{k}[tail..])");
     }
     writeln!(s, "for {pat} in {iter} {{").unwrap();
-    s.push_str(&stream_prelude(&dims, t, "", None));
+    s.push_str(&stream_prelude(spec, &dims, t, "", None));
     if rsqrt {
         writeln!(s, "let rsqrt_r2 = rsqrt_{t}s(simd, r2);").unwrap();
     }
     s.push_str(&statements(spec, t, gradients, ""));
     writeln!(s, "}}").unwrap();
 
-    // Write back through a stack buffer (no allocation).
-    writeln!(s, "let mut buf = [[0.0_{t}; MAX_LANES]; {width}];").unwrap();
-    writeln!(s, "simd.partial_store_{t}s(&mut buf[0][..lanes], phi);").unwrap();
-    if gradients {
-        for k in &dims {
-            writeln!(
-                s,
-                "simd.partial_store_{t}s(&mut buf[{}][..lanes], g{k});",
-                k + 1
-            )
-            .unwrap();
-        }
+    // Write back through a stack buffer (no allocation): one row per accumulator, in output
+    // order (interleaved `re, im` for a complex kernel).
+    let reals = accs.len();
+    writeln!(s, "let mut buf = [[0.0_{t}; MAX_LANES]; {reals}];").unwrap();
+    for (i, a) in accs.iter().enumerate() {
+        writeln!(s, "simd.partial_store_{t}s(&mut buf[{i}][..lanes], {a});").unwrap();
     }
-    if gradients {
+    if reals > 1 {
         writeln!(
             s,
-            "for (l, o) in out[{width} * start..{width} * (start + n)].chunks_exact_mut({width}).enumerate() {{"
+            "for (l, o) in out[{reals} * start..{reals} * (start + n)].chunks_exact_mut({reals}).enumerate() {{"
         )
         .unwrap();
-        writeln!(s, "o[0] += phi_scale * buf[0][l];").unwrap();
-        for k in &dims {
-            writeln!(s, "o[{0}] += grad_scale * buf[{0}][l];", k + 1).unwrap();
+        for (i, a) in accs.iter().enumerate() {
+            let scale = if a.starts_with("phi") {
+                "phi_scale"
+            } else {
+                "grad_scale"
+            };
+            writeln!(s, "o[{i}] += {scale} * buf[{i}][l];").unwrap();
         }
         writeln!(s, "}}").unwrap();
     } else {
@@ -312,9 +334,10 @@ pub fn dispatcher(spec: &KernelSpec) -> String {
     .unwrap();
     writeln!(
         s,
-        "pub fn {}_p2p<T: Real>({}sources: [&[T]; {d}], charges: &[T], targets: [&[T]; {d}], out: &mut [T], gradients: bool) {{",
+        "pub fn {}_p2p<T: Real>({}sources: [&[T]; {d}], charges: &[{v}], targets: [&[T]; {d}], out: &mut [{v}], gradients: bool) {{",
         spec.ident,
-        params_arg(spec)
+        params_arg(spec),
+        v = if spec.complex { "T::Complex" } else { "T" }
     )
     .unwrap();
     writeln!(
@@ -322,6 +345,11 @@ pub fn dispatcher(spec: &KernelSpec) -> String {
         "check_lengths(&sources, charges, &targets, out.len(), gradients);"
     )
     .unwrap();
+    if spec.complex {
+        // The microkernels read and write the interleaved parts.
+        writeln!(s, "let charges = <T::Complex as Value>::as_reals(charges);").unwrap();
+        writeln!(s, "let out = <T::Complex as Value>::as_reals_mut(out);").unwrap();
+    }
     writeln!(s, "let arch = pulp::Arch::new();").unwrap();
     writeln!(s, "match T::PRECISION {{").unwrap();
     for t in PRECISIONS {
@@ -369,13 +397,19 @@ pub fn scalar_helpers() -> String {
         ("rsqrt", "x: f64", "1.0 / x.sqrt()"),
         ("recip", "x: f64", "1.0 / x"),
         ("ln", "x: f64", "x.ln()"),
+        ("sincos", "x: f64", "x.sin_cos()"),
         (
             "masked",
             "coincident: bool, x: f64",
             "if coincident { 0.0 } else { x }",
         ),
     ] {
-        writeln!(s, "#[inline(always)]\n#[allow(dead_code)] // only the operations a kernel uses are called\nfn sc_{name}({args}) -> f64 {{ {body} }}\n").unwrap();
+        let ret = if name == "sincos" {
+            "(f64, f64)"
+        } else {
+            "f64"
+        };
+        writeln!(s, "#[inline(always)]\n#[allow(dead_code)] // only the operations a kernel uses are called\nfn sc_{name}({args}) -> {ret} {{ {body} }}\n").unwrap();
     }
     s
 }
@@ -385,16 +419,25 @@ pub fn scalar_helpers() -> String {
 /// `x`); exactly 0 where the points coincide (`|x - y|^2` below the smallest normal number).
 pub fn scalar_eval(spec: &KernelSpec) -> String {
     let d = spec.dim;
+    let v = if spec.complex { "Complex<f64>" } else { "f64" };
+    // A value from the accumulator `name` (its `_re`, `_im` parts when complex), scaled.
+    let value = |name: &str, scale: &str| {
+        if spec.complex {
+            format!("Complex::new(({scale}) * {name}_re, ({scale}) * {name}_im)")
+        } else {
+            format!("({scale}) * {name}")
+        }
+    };
     let mut s = String::new();
     for gradients in [false, true] {
         let (name, ret, what) = if gradients {
             (
                 format!("{}_eval_with_gradient", spec.ident),
-                format!("(f64, [f64; {d}])"),
+                format!("({v}, [{v}; {d}])"),
                 "and its gradient with respect to `x`",
             )
         } else {
-            (format!("{}_eval", spec.ident), "f64".to_string(), "")
+            (format!("{}_eval", spec.ident), v.to_string(), "")
         };
         writeln!(
             s,
@@ -411,27 +454,29 @@ pub fn scalar_eval(spec: &KernelSpec) -> String {
         .unwrap();
         s.push_str(&scalar_globals(spec));
         writeln!(s, "#[allow(unused_variables)]\nlet one = 1.0f64;").unwrap();
-        writeln!(s, "let q = 1.0f64;").unwrap();
+        // A unit charge.
+        if spec.complex {
+            writeln!(s, "let (qr, qi) = (1.0f64, 0.0f64);").unwrap();
+        } else {
+            writeln!(s, "let q = 1.0f64;").unwrap();
+        }
         for k in 0..d {
             writeln!(s, "let d{k} = x[{k}] - y[{k}];").unwrap();
         }
         let r2: Vec<String> = (0..d).map(|k| format!("d{k} * d{k}")).collect();
         writeln!(s, "let r2 = {};", r2.join(" + ")).unwrap();
         writeln!(s, "let coincident = r2 < f64::MIN_POSITIVE;").unwrap();
-        writeln!(s, "let mut phi = 0.0f64;").unwrap();
-        if gradients {
-            for k in 0..d {
-                writeln!(s, "let mut g{k} = 0.0f64;").unwrap();
-            }
+        for a in accumulators(spec, gradients) {
+            writeln!(s, "let mut {a} = 0.0f64;").unwrap();
         }
         s.push_str(&super::language::scalar_statements(spec, gradients));
         if gradients {
             let g: Vec<String> = (0..d)
-                .map(|k| format!("({}) * g{k}", spec.grad_scale))
+                .map(|k| value(&format!("g{k}"), spec.grad_scale))
                 .collect();
-            writeln!(s, "(({}) * phi, [{}])", spec.phi_scale, g.join(", ")).unwrap();
+            writeln!(s, "({}, [{}])", value("phi", spec.phi_scale), g.join(", ")).unwrap();
         } else {
-            writeln!(s, "({}) * phi", spec.phi_scale).unwrap();
+            writeln!(s, "{}", value("phi", spec.phi_scale)).unwrap();
         }
         writeln!(s, "}}\n").unwrap();
     }

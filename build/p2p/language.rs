@@ -10,14 +10,16 @@
 //!
 //! - `name = expr` binds a new value; when `name` is an accumulator (`phi`, `g{k}`) it updates it.
 //! - A statement containing `{k}` is repeated for every dimension `k` in `0..D`.
+//! - A complex kernel (`complex: true`) has the charge `qr`, `qi` and the accumulators
+//!   `phi_re`, `phi_im`, `g{k}_re`, `g{k}_im` instead of `q`, `phi`, `g{k}`.
 //! - Values in scope in the source loop: `q` (the source's charge, broadcast), `d{k}` (target
 //!   minus source, coordinate `k`), `r2` (squared distance), the accumulators `phi` and, in the
 //!   gradient variant, `g{k}`.
 //! - Also in scope: the kernel's parameters and the names its `setup` statements bind (computed
 //!   once per call in scalar f64, then broadcast), and the constant `one`.
 //! - Operations: `add(a, b)`, `sub(a, b)`, `mul(a, b)`, `fma(a, b, c)` (`a * b + c`), `neg(x)`,
-//!   `rsqrt(x)` (`1 / sqrt(x)`), `recip(x)` (`1 / x`), `ln(x)` (natural log), `exp(x)` and
-//!   `masked(x)`
+//!   `rsqrt(x)` (`1 / sqrt(x)`), `recip(x)` (`1 / x`), `ln(x)` (natural log), `exp(x)`,
+//!   `s, c = sincos(x)` (two results) and `masked(x)`
 //!   (`x` where `r2` is at least the smallest normal number, else exactly 0, via the mask
 //!   `coincident`: this is how self-interaction is removed without a branch).
 //!
@@ -42,10 +44,7 @@ fn expand(
     } else {
         spec.potential
     };
-    let mut accumulators = vec!["phi".to_string()];
-    if gradients {
-        accumulators.extend((0..spec.dim).map(|k| format!("g{k}")));
-    }
+    let accumulators = accumulators(spec, gradients);
     let mut out = String::new();
     for stmt in src {
         let copies: Vec<String> = if stmt.contains("{k}") {
@@ -59,7 +58,14 @@ fn expand(
             let (lhs, expr) = s.split_once('=').expect("statement is `name = expr`");
             let lhs = lhs.trim();
             let expr = rhs(expr.trim(), &accumulators);
-            if accumulators.iter().any(|a| a == lhs) {
+            if lhs.contains(',') {
+                // `a, b = op(..)`: an operation with two results (`sincos`).
+                let names: Vec<String> = lhs
+                    .split(',')
+                    .map(|n| format!("{}{suffix}", n.trim()))
+                    .collect();
+                writeln!(out, "let ({}) = {expr};", names.join(", ")).unwrap();
+            } else if accumulators.iter().any(|a| a == lhs) {
                 writeln!(out, "{lhs} = {expr};").unwrap();
             } else {
                 writeln!(out, "let {lhs}{suffix} = {expr};").unwrap();
@@ -67,6 +73,23 @@ fn expand(
         }
     }
     out
+}
+
+/// The accumulators of one variant: `phi` and `g{k}`, or for a complex kernel their real and
+/// imaginary parts `phi_re`, `phi_im`, `g{k}_re`, `g{k}_im`, in output order.
+pub fn accumulators(spec: &KernelSpec, gradients: bool) -> Vec<String> {
+    let mut names = vec!["phi".to_string()];
+    if gradients {
+        names.extend((0..spec.dim).map(|k| format!("g{k}")));
+    }
+    if spec.complex {
+        names
+            .into_iter()
+            .flat_map(|n| [format!("{n}_re"), format!("{n}_im")])
+            .collect()
+    } else {
+        names
+    }
 }
 
 /// Rewrites an expression token by token: `call(name)` gives the text that replaces the
@@ -115,7 +138,7 @@ pub fn statements(spec: &KernelSpec, t: &str, gradients: bool, suffix: &str) -> 
                 "add" | "sub" | "mul" => format!("simd.{op}_{t}s("),
                 "fma" => format!("simd.mul_add_e_{t}s("),
                 "neg" => format!("simd.neg_{t}s("),
-                "rsqrt" | "recip" | "ln" | "exp" => format!("{op}_{t}s(simd, "),
+                "rsqrt" | "recip" | "ln" | "exp" | "sincos" => format!("{op}_{t}s(simd, "),
                 "masked" => format!("simd.select_{t}s(coincident{suffix}, zero, "),
                 other => unknown(other),
             },
@@ -160,7 +183,7 @@ fn scalar_expr(expr: &str) -> String {
     rewrite(
         expr,
         |op| match op {
-            "add" | "sub" | "mul" | "fma" | "neg" | "rsqrt" | "recip" | "ln" | "exp" => {
+            "add" | "sub" | "mul" | "fma" | "neg" | "rsqrt" | "recip" | "ln" | "exp" | "sincos" => {
                 format!("sc_{op}(")
             }
             "masked" => "sc_masked(coincident, ".to_string(),

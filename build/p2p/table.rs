@@ -10,6 +10,10 @@ pub struct KernelSpec {
     pub doc: &'static str,
     /// Spatial dimension.
     pub dim: usize,
+    /// Complex charges and values: the charge is `qr + i qi`, the accumulators `phi_re`,
+    /// `phi_im` (and `g{k}_re`, `g{k}_im`), and charges and outputs are interleaved
+    /// `[re, im]` reals.
+    pub complex: bool,
     /// Names of the kernel's run-time parameters (f64, in this order), e.g. `kappa`.
     pub params: &'static [&'static str],
     /// Statements computed once per call from the parameters, in scalar f64, before the loops
@@ -32,6 +36,7 @@ pub const KERNELS: &[KernelSpec] = &[
         camel: "Laplace3d",
         doc: "Laplace 3D, `K(x, y) = 1 / (4 pi |x - y|)`",
         dim: 3,
+        complex: false,
         params: &[],
         setup: &[],
         phi_scale: "1.0 / (4.0 * core::f64::consts::PI)",
@@ -50,6 +55,7 @@ pub const KERNELS: &[KernelSpec] = &[
         camel: "Laplace2d",
         doc: "Laplace 2D, `K(x, y) = -ln(|x - y|) / (2 pi)`",
         dim: 2,
+        complex: false,
         params: &[],
         setup: &[],
         phi_scale: "-1.0 / (4.0 * core::f64::consts::PI)",
@@ -67,6 +73,7 @@ pub const KERNELS: &[KernelSpec] = &[
         camel: "Yukawa3d",
         doc: "modified Helmholtz (Yukawa) 3D, `K(x, y) = exp(-kappa |x - y|) / (4 pi |x - y|)`",
         dim: 3,
+        complex: false,
         params: &["kappa"],
         setup: &["neg_kappa = neg(kappa)"],
         phi_scale: "1.0 / (4.0 * core::f64::consts::PI)",
@@ -85,6 +92,51 @@ pub const KERNELS: &[KernelSpec] = &[
             "phi = add(phi, q_e_inv_r)",
             "c = mul(mul(q_e_inv_r, fma(kappa, r, one)), mul(inv_r, inv_r))",
             "g{k} = fma(c, d{k}, g{k})",
+        ],
+    },
+    KernelSpec {
+        ident: "helmholtz3d",
+        camel: "Helmholtz3d",
+        doc: "Helmholtz 3D, `K(x, y) = exp(i k |x - y|) / (4 pi |x - y|)`, `k = kr + i ki`",
+        dim: 3,
+        complex: true,
+        params: &["kr", "ki"],
+        setup: &["nki = neg(ki)"],
+        phi_scale: "1.0 / (4.0 * core::f64::consts::PI)",
+        grad_scale: "1.0 / (4.0 * core::f64::consts::PI)",
+        // G r = exp(-ki r) (cos(kr r) + i sin(kr r)); phi += q G.
+        potential: &[
+            "inv_r = masked(rsqrt(r2))",
+            "r = mul(r2, inv_r)",
+            "e = mul(exp(mul(nki, r)), inv_r)",
+            "s, c = sincos(mul(kr, r))",
+            "gr = mul(e, c)",
+            "gi = mul(e, s)",
+            "phi_re = fma(qr, gr, phi_re)",
+            "phi_re = fma(neg(qi), gi, phi_re)",
+            "phi_im = fma(qr, gi, phi_im)",
+            "phi_im = fma(qi, gr, phi_im)",
+        ],
+        // grad G = G (i k r - 1) / r^2 (x - y); with w = q G and f = (i k r - 1) / r^2 =
+        // (-(ki r + 1) + i kr r) / r^2, g += w f d.
+        gradient: &[
+            "inv_r = masked(rsqrt(r2))",
+            "r = mul(r2, inv_r)",
+            "e = mul(exp(mul(nki, r)), inv_r)",
+            "s, c = sincos(mul(kr, r))",
+            "gr = mul(e, c)",
+            "gi = mul(e, s)",
+            "wr = fma(qr, gr, mul(neg(qi), gi))",
+            "wi = fma(qr, gi, mul(qi, gr))",
+            "phi_re = add(phi_re, wr)",
+            "phi_im = add(phi_im, wi)",
+            "inv_r2 = mul(inv_r, inv_r)",
+            "fr = mul(neg(fma(ki, r, one)), inv_r2)",
+            "fi = mul(mul(kr, r), inv_r2)",
+            "cr = fma(wr, fr, mul(neg(wi), fi))",
+            "ci = fma(wr, fi, mul(wi, fr))",
+            "g{k}_re = fma(cr, d{k}, g{k}_re)",
+            "g{k}_im = fma(ci, d{k}, g{k}_im)",
         ],
     },
 ];

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use super::graph::{Op, Task};
 use super::workspace::{Scratch, Shared, take_scratch};
-use crate::kernel::Kernel;
+use crate::kernel::{Kernel, Value};
 use crate::linalg::{Mat, Shape, gemm, gemm_surface};
 use crate::m2l::{M2l, Plan};
 use crate::operators::store::{Operators, SetView};
@@ -45,7 +45,12 @@ pub(crate) struct Ctx<'a, K, O, const D: usize, T> {
     pub(crate) down_hat: Shared<T>,
     pub(crate) down_equiv: Shared<T>,
     pub(crate) out: Shared<T>,
+    /// Reals of output per target: values per target (1, or `1 + D` with gradients) times
+    /// the reals of a value.
     pub(crate) n_out: usize,
+    /// Reals per surface: points per surface times the reals of a value (a density's or a
+    /// check potential's length, the operators' rows).
+    pub(crate) nv: usize,
     pub(crate) gradients: bool,
     pub(crate) m2l: M2l,
     /// The domain centre: stored points are relative to it.
@@ -76,9 +81,32 @@ impl Clock {
     }
 }
 
-/// `y = scale * F x` in f64 (see [`Ctx::apply_c2e`]); `tmp` holds `rank x cols`.
+/// [`gemm_surface`] where the surface holds one real per point (the generated fixed-size
+/// kernels are for `O::SURFACE_LEN`), plain [`gemm`] for a kernel with complex values.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn gemm_values<O: SupportedOrder, T: Real>(
+    nv: usize,
+    c: &mut [T],
+    ldc: usize,
+    a: Mat<T>,
+    b: Mat<T>,
+    alpha: T,
+    accumulate: bool,
+    shape: Shape,
+) {
+    if nv == O::SURFACE_LEN {
+        gemm_surface::<O, T>(c, ldc, a, b, alpha, accumulate, shape);
+    } else {
+        gemm(c, ldc, a, b, alpha, accumulate);
+    }
+}
+
+/// `y = scale * F x` in f64 (see [`Ctx::apply_c2e`]) for `n` reals per surface; `tmp` holds
+/// `rank x cols`.
 #[allow(clippy::too_many_arguments)]
 fn c2e_f64<O: SupportedOrder>(
+    n: usize,
     a: &[f64],
     b: &[f64],
     rank: usize,
@@ -88,11 +116,11 @@ fn c2e_f64<O: SupportedOrder>(
     tmp: &mut [f64],
     scale: f64,
 ) {
-    let n = O::SURFACE_LEN;
     // One column (the leaf P2M): a matrix-vector product with inner dimension n.
     let shape = if cols == 1 { Shape::Gemv } else { Shape::Panel };
     if rank == 0 {
-        gemm_surface::<O, f64>(
+        gemm_values::<O, f64>(
+            n,
             y,
             n,
             Mat::new(a, n, n),
@@ -103,7 +131,8 @@ fn c2e_f64<O: SupportedOrder>(
         );
     } else {
         let tmp = &mut tmp[..rank * cols];
-        gemm_surface::<O, f64>(
+        gemm_values::<O, f64>(
+            n,
             tmp,
             rank,
             Mat::new(b, rank, n),
@@ -124,6 +153,43 @@ fn c2e_f64<O: SupportedOrder>(
 }
 
 impl<K: Kernel<D>, O: SupportedOrder, const D: usize, T: Real> Ctx<'_, K, O, D, T> {
+    /// The kernel's P2P on buffers of reals, as the evaluator stores densities and outputs
+    /// (a complex value is two reals).
+    #[inline]
+    pub(crate) fn p2p_reals(
+        &self,
+        sources: [&[T]; D],
+        charges: &[T],
+        targets: [&[T]; D],
+        out: &mut [T],
+        gradients: bool,
+    ) {
+        self.kernel.p2p(
+            sources,
+            <K::Value<T> as Value>::from_reals(charges),
+            targets,
+            <K::Value<T> as Value>::from_reals_mut(out),
+            gradients,
+        );
+    }
+
+    /// A product whose inner dimension is a multiple of the surface's reals (see
+    /// [`gemm_values`]).
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn gemm_values(
+        &self,
+        c: &mut [T],
+        ldc: usize,
+        a: Mat<T>,
+        b: Mat<T>,
+        alpha: T,
+        accumulate: bool,
+        shape: Shape,
+    ) {
+        gemm_values::<O, T>(self.nv, c, ldc, a, b, alpha, accumulate, shape);
+    }
+
     /// A task scratch buffer of `len` elements of `T` (see [`take_scratch`]).
     pub(crate) fn scratch(&self, len: usize) -> Scratch<'_, T> {
         take_scratch(self.scratch, len)
@@ -161,11 +227,11 @@ impl<K: Kernel<D>, O: SupportedOrder, const D: usize, T: Real> Ctx<'_, K, O, D, 
         y: &mut [T],
         scale: f64,
     ) {
-        let n = O::SURFACE_LEN;
+        let n = self.nv;
         match T::PRECISION {
             Precision::F64 => {
                 let mut tmp = take_scratch(self.scratch64, rank * cols);
-                c2e_f64::<O>(a, b, rank, same(x), cols, same_mut(y), &mut tmp, scale)
+                c2e_f64::<O>(n, a, b, rank, same(x), cols, same_mut(y), &mut tmp, scale)
             }
             Precision::F32 => {
                 let mut buf = take_scratch(self.scratch64, (2 * n + rank) * cols);
@@ -174,7 +240,7 @@ impl<K: Kernel<D>, O: SupportedOrder, const D: usize, T: Real> Ctx<'_, K, O, D, 
                 for (d, s) in x64.iter_mut().zip(x) {
                     *d = s.to_f64();
                 }
-                c2e_f64::<O>(a, b, rank, x64, cols, y64, tmp, scale);
+                c2e_f64::<O>(n, a, b, rank, x64, cols, y64, tmp, scale);
                 for (d, s) in y.iter_mut().zip(y64.iter()) {
                     *d = T::from_f64(*s);
                 }
@@ -199,10 +265,12 @@ impl<K: Kernel<D>, O: SupportedOrder, const D: usize, T: Real> Ctx<'_, K, O, D, 
         }
     }
 
+    /// The sources of range `r` (coordinates) and their charges (as reals).
     pub(crate) fn src_slices(&self, r: Range<usize>) -> ([&[T]; D], &[T]) {
+        let reals = <K::Value<T> as Value>::REALS;
         (
             std::array::from_fn(|k| &self.src[k][r.clone()]),
-            &self.charges[r],
+            &self.charges[r.start * reals..r.end * reals],
         )
     }
 }

@@ -4,21 +4,22 @@
 use super::context::{Clock, Ctx, T_L2L, T_M2L, T_P2L};
 use super::graph::Task;
 use crate::kernel::Kernel;
-use crate::linalg::{Mat, Shape, gemm, gemm_surface};
+use crate::linalg::{Mat, Shape, gemm};
 use crate::m2l::M2l;
 use crate::order::SupportedOrder;
 use crate::scalar::Real;
 
 impl<K: Kernel<D>, O: SupportedOrder, const D: usize, T: Real> Ctx<'_, K, O, D, T> {
     pub(super) fn downward(&self, task: &Task, acc: &mut [u64; 8]) {
-        let n = O::SURFACE_LEN;
+        // Points per surface, and reals per surface (a check potential's length).
+        let (n, nv) = (O::SURFACE_LEN, self.nv);
         let level = task.level as usize;
         let set = &self.views[self.ops.set_of_level[level]];
         let scale = self.ops.scales[level];
         let r = task.nodes.start as usize..task.nodes.end as usize;
         let m = r.len();
-        let mut buf = self.scratch(n * m + D * n);
-        let (check, surf) = buf.split_at_mut(n * m);
+        let mut buf = self.scratch(nv * m + D * n);
+        let (check, surf) = buf.split_at_mut(nv * m);
 
         let mut clock = Clock::start();
         // M2L expansion: check = scale * U * down_hat over the range (SVD), or the check
@@ -37,8 +38,8 @@ impl<K: Kernel<D>, O: SupportedOrder, const D: usize, T: Real> Ctx<'_, K, O, D, 
             };
             gemm(
                 check,
-                n,
-                Mat::new(set.m2l_u, n, set.k),
+                nv,
+                Mat::new(set.m2l_u, nv, set.k),
                 hat,
                 T::from_f64(scale.kernel),
                 false,
@@ -49,18 +50,18 @@ impl<K: Kernel<D>, O: SupportedOrder, const D: usize, T: Real> Ctx<'_, K, O, D, 
             if self.tree.targets(b).is_empty() {
                 continue;
             }
-            let col = &mut check[j * n..(j + 1) * n];
+            let col = &mut check[j * nv..(j + 1) * nv];
             if level >= 3 {
                 let p = self.tree.parents()[b] as usize;
                 let ci = self.tree.keys()[b].child_index();
                 // SAFETY: the parent's downward task is a predecessor.
-                let peq = unsafe { self.down_equiv.get(p * n..(p + 1) * n) };
-                let block = &set.l2l[ci * n * n..(ci + 1) * n * n];
-                gemm_surface::<O, T>(
+                let peq = unsafe { self.down_equiv.get(p * nv..(p + 1) * nv) };
+                let block = &set.l2l[ci * nv * nv..(ci + 1) * nv * nv];
+                self.gemm_values(
                     col,
-                    n,
-                    Mat::new(block, n, n),
-                    Mat::new(peq, n, 1),
+                    nv,
+                    Mat::new(block, nv, nv),
+                    Mat::new(peq, nv, 1),
                     T::from_f64(scale.kernel),
                     true,
                     Shape::Gemv,
@@ -76,14 +77,14 @@ impl<K: Kernel<D>, O: SupportedOrder, const D: usize, T: Real> Ctx<'_, K, O, D, 
                         continue;
                     }
                     let (s, q) = self.src_slices(sr);
-                    self.kernel.p2p(s, q, Self::soa(surf, n), col, false);
+                    self.p2p_reals(s, q, Self::soa(surf, n), col, false);
                 }
                 clock.lap(acc, T_P2L);
             }
         }
         // SAFETY: only this task writes down_equiv for its range; readers (children's downward,
         // this chunk's evaluate) are successors.
-        let eq = unsafe { self.down_equiv.get_mut(r.start * n..r.end * n) };
+        let eq = unsafe { self.down_equiv.get_mut(r.start * nv..r.end * nv) };
         self.apply_c2e(
             set.dc2e_a,
             set.dc2e_b,

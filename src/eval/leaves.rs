@@ -41,14 +41,14 @@ impl<K: Kernel<D>, O: SupportedOrder, const D: usize, T: Real> Ctx<'_, K, O, D, 
                     continue;
                 }
                 let (s, q) = self.src_slices(sr);
-                self.kernel.p2p(s, q, tgt, out, self.gradients);
+                self.p2p_reals(s, q, tgt, out, self.gradients);
             }
         }
         clock.lap(acc, T_P2P);
     }
 
     pub(super) fn evaluate_leaves(&self, task: &Task, acc: &mut [u64; 8]) {
-        let n = O::SURFACE_LEN;
+        let (n, nv) = (O::SURFACE_LEN, self.nv);
         let level = task.level as usize;
         let mut surf = self.scratch(D * n);
         let mut clock = Clock::start();
@@ -58,9 +58,8 @@ impl<K: Kernel<D>, O: SupportedOrder, const D: usize, T: Real> Ctx<'_, K, O, D, 
             if level >= 2 {
                 self.surface(b, self.ops.alpha_outer, &mut surf);
                 // SAFETY: this chunk's downward task is a predecessor.
-                let eq = unsafe { self.down_equiv.get(b * n..(b + 1) * n) };
-                self.kernel
-                    .p2p(Self::soa(&surf, n), eq, tgt, out, self.gradients);
+                let eq = unsafe { self.down_equiv.get(b * nv..(b + 1) * nv) };
+                self.p2p_reals(Self::soa(&surf, n), eq, tgt, out, self.gradients);
                 clock.lap(acc, T_L2P);
             }
             for &a in self.lists.w.row(b) {
@@ -70,9 +69,8 @@ impl<K: Kernel<D>, O: SupportedOrder, const D: usize, T: Real> Ctx<'_, K, O, D, 
                 }
                 self.surface(a, self.ops.alpha_inner, &mut surf);
                 // SAFETY: the source box's upward task is a predecessor.
-                let eq = unsafe { self.up_equiv.get(a * n..(a + 1) * n) };
-                self.kernel
-                    .p2p(Self::soa(&surf, n), eq, tgt, out, self.gradients);
+                let eq = unsafe { self.up_equiv.get(a * nv..(a + 1) * nv) };
+                self.p2p_reals(Self::soa(&surf, n), eq, tgt, out, self.gradients);
             }
             clock.lap(acc, T_M2P);
         }

@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::eval::context::{Ctx, OP_NAMES};
 use crate::eval::graph::{Op, Task, TaskGraph};
 use crate::eval::workspace::{Shared, Workspace, WorkspaceSizes};
-use crate::kernel::Kernel;
+use crate::kernel::{Kernel, Value};
 use crate::m2l::{M2l, Plan};
 use crate::operators::store::Operators;
 use crate::order::{Expansion, SupportedOrder};
@@ -106,7 +106,7 @@ where
     /// Potentials (and gradients, if enabled) at the targets for these charges, in the
     /// caller's order. Can be called any number of times; evaluations of one `Fmm` run one
     /// at a time.
-    pub fn evaluate(&self, charges: &[T]) -> Result<FmmOutput<T, D>> {
+    pub fn evaluate(&self, charges: &[K::Value<T>]) -> Result<FmmOutput<K::Value<T>, D>> {
         let ns = self.tree.source_order().len();
         if charges.len() != ns {
             return Err(Error::LengthMismatch {
@@ -115,7 +115,7 @@ where
                 got: charges.len(),
             });
         }
-        if let Some(index) = charges.par_iter().position_first(|q| !q.is_finite()) {
+        if let Some(index) = charges.par_iter().position_first(|q| !q.all_finite()) {
             return Err(Error::NonFinite {
                 what: "charges",
                 index,
@@ -140,13 +140,16 @@ where
         };
         let counters = std::mem::take(&mut work.counters);
         let t0 = Instant::now();
-        work.charges
-            .par_iter_mut()
-            .zip(self.tree.source_order())
-            .for_each(|(c, &i)| *c = charges[i as usize]);
+        {
+            let sorted = <K::Value<T> as Value>::from_reals_mut(&mut work.charges);
+            sorted
+                .par_iter_mut()
+                .zip(self.tree.source_order())
+                .for_each(|(c, &i)| *c = charges[i as usize]);
+        }
         let mut sort_time = t0.elapsed();
         let n_out = if self.gradients { 1 + D } else { 1 };
-        let ctx = self.context(work, n_out);
+        let ctx = self.context(work, n_out * <K::Value<T> as Value>::REALS);
         let exec = || {
             self.graph
                 .execute(&counters, &|i| ctx.run(&self.graph.tasks[i]))
@@ -163,13 +166,14 @@ where
         drop(ctx);
         let t0 = Instant::now();
         let nt = self.tree.target_order().len();
-        let mut potentials = vec![T::ZERO; nt];
+        let zero = K::Value::<T>::default();
+        let mut potentials = vec![zero; nt];
         let mut gradients = if self.gradients {
-            vec![[T::ZERO; D]; nt]
+            vec![[zero; D]; nt]
         } else {
             Vec::new()
         };
-        let out = &work.out;
+        let out = <K::Value<T> as Value>::from_reals(&work.out);
         // Scatter back to the caller's order (a permutation: sequential writes are fine).
         for (i, &orig) in self.tree.target_order().iter().enumerate() {
             potentials[orig as usize] = out[i * n_out];
@@ -217,6 +221,7 @@ where
             down_equiv: Shared::new(&mut work.down_equiv),
             out: Shared::new(&mut work.out),
             n_out,
+            nv: self.ops.nv,
             gradients: self.gradients,
             m2l: self.m2l,
             shift: self.tree.domain().centre(),
@@ -244,7 +249,7 @@ where
     pub fn run_m2l_only(&self) -> usize {
         let mut guard = self.work.lock().unwrap_or_else(|e| e.into_inner());
         let n_out = if self.gradients { 1 + D } else { 1 };
-        let ctx = self.context(&mut guard, n_out);
+        let ctx = self.context(&mut guard, n_out * <K::Value<T> as Value>::REALS);
         let tasks: Vec<&Task> = self
             .graph
             .tasks

@@ -55,6 +55,9 @@ pub struct BuildReport {
     pub operator_bytes: usize,
     /// Bytes of the evaluation workspace (expansions, sorted points and charges).
     pub workspace_bytes: usize,
+    /// What the build found questionable but not wrong (also logged as warnings): an
+    /// oscillatory kernel whose boxes are too many wavelengths across for the order.
+    pub warnings: Vec<String>,
 }
 
 /// Per-operator times of one `evaluate` (CPU time summed over threads) and its wall time.
@@ -109,7 +112,11 @@ impl std::fmt::Display for BuildReport {
             mib(self.lists_bytes),
             mib(self.operator_bytes),
             mib(self.workspace_bytes)
-        )
+        )?;
+        for w in &self.warnings {
+            write!(f, "\nwarning: {w}")?;
+        }
+        Ok(())
     }
 }
 

@@ -2,7 +2,7 @@
 
 use rayon::prelude::*;
 
-use super::Kernel;
+use super::{Kernel, Value};
 use crate::error::{Error, Result};
 use crate::geometry::domain::check_points;
 use crate::scalar::Real;
@@ -48,10 +48,10 @@ const BLOCK: usize = 256;
 pub fn direct<K: Kernel<D>, const D: usize, T: Real>(
     kernel: &K,
     sources: &[[T; D]],
-    charges: &[T],
+    charges: &[K::Value<T>],
     targets: &[[T; D]],
     gradients: bool,
-) -> Result<Vec<T>> {
+) -> Result<Vec<K::Value<T>>> {
     if sources.is_empty() {
         return Err(Error::Empty { what: "sources" });
     }
@@ -67,7 +67,7 @@ pub fn direct<K: Kernel<D>, const D: usize, T: Real>(
     }
     check_points(sources, "sources")?;
     check_points(targets, "targets")?;
-    if let Some(index) = charges.iter().position(|q| !q.is_finite()) {
+    if let Some(index) = charges.iter().position(|q| !q.all_finite()) {
         return Err(Error::NonFinite {
             what: "charges",
             index,
@@ -77,7 +77,7 @@ pub fn direct<K: Kernel<D>, const D: usize, T: Real>(
     let soa: [Vec<T>; D] = std::array::from_fn(|k| sources.iter().map(|p| p[k]).collect());
     let src: [&[T]; D] = std::array::from_fn(|k| soa[k].as_slice());
     let width = if gradients { 1 + D } else { 1 };
-    let mut out = vec![T::ZERO; width * targets.len()];
+    let mut out = vec![K::Value::<T>::default(); width * targets.len()];
     out.par_chunks_mut(width * BLOCK)
         .zip(targets.par_chunks(BLOCK))
         .for_each(|(out, block)| {

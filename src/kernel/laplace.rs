@@ -10,6 +10,8 @@ use crate::scalar::Real;
 pub struct Laplace;
 
 impl Kernel<3> for Laplace {
+    type Value<T: Real> = T;
+
     fn id(&self) -> KernelId {
         KernelId::new("laplace", 1)
     }
@@ -41,6 +43,8 @@ impl Kernel<3> for Laplace {
 }
 
 impl Kernel<2> for Laplace {
+    type Value<T: Real> = T;
+
     fn id(&self) -> KernelId {
         KernelId::new("laplace", 1)
     }

@@ -14,14 +14,18 @@
 
 pub mod direct;
 mod generated;
+mod helmholtz;
 mod id;
 mod laplace;
 pub mod simd;
+mod value;
 mod yukawa;
 
 pub use direct::direct;
+pub use helmholtz::Helmholtz;
 pub use id::{KernelId, Scaling};
 pub use laplace::Laplace;
+pub use value::{Complex, Value};
 pub use yukawa::Yukawa;
 
 use crate::scalar::Real;
@@ -30,6 +34,10 @@ use crate::scalar::Real;
 /// `x - y` only): the M2L operators are shared by all box pairs with the same offset, and the
 /// evaluator stores points relative to the domain's centre.
 pub trait Kernel<const D: usize>: Clone + Send + Sync + 'static {
+    /// Its values (and its densities' and potentials'): `T` for a real kernel, `Complex<T>`
+    /// for a complex one.
+    type Value<T: Real>: Value<Real = T>;
+
     /// The kernel's identity (name, parameters, formula version): the operator cache's key.
     fn id(&self) -> KernelId;
 
@@ -43,12 +51,23 @@ pub trait Kernel<const D: usize>: Clone + Send + Sync + 'static {
         self.clone()
     }
 
+    /// For an oscillatory kernel, its (real) wavenumber: the build warns when the largest
+    /// boxes with far-field interactions are too many wavelengths across for the order
+    /// (Helmholtz: `Re k`). `None` (the default) for kernels that do not oscillate.
+    fn wavenumber(&self) -> Option<f64> {
+        None
+    }
+
     /// `K(x, y)` in f64; exactly 0 when `x` and `y` coincide (the built-in kernels: when
     /// `|x - y|^2` is below the smallest normal number, as in their P2P).
-    fn eval(&self, x: &[f64; D], y: &[f64; D]) -> f64;
+    fn eval(&self, x: &[f64; D], y: &[f64; D]) -> Self::Value<f64>;
 
     /// `K(x, y)` and its gradient with respect to `x`; all zero where [`Kernel::eval`] is.
-    fn eval_with_gradient(&self, x: &[f64; D], y: &[f64; D]) -> (f64, [f64; D]);
+    fn eval_with_gradient(
+        &self,
+        x: &[f64; D],
+        y: &[f64; D],
+    ) -> (Self::Value<f64>, [Self::Value<f64>; D]);
 
     /// Accumulates `out[i] += sum_j K(t_i, s_j) q_j` for every target `t_i`.
     ///
@@ -59,9 +78,9 @@ pub trait Kernel<const D: usize>: Clone + Send + Sync + 'static {
     fn p2p<T: Real>(
         &self,
         sources: [&[T]; D],
-        charges: &[T],
+        charges: &[Self::Value<T>],
         targets: [&[T]; D],
-        out: &mut [T],
+        out: &mut [Self::Value<T>],
         gradients: bool,
     );
 
@@ -71,20 +90,21 @@ pub trait Kernel<const D: usize>: Clone + Send + Sync + 'static {
     fn p2p_scalar<T: Real>(
         &self,
         sources: [&[T]; D],
-        charges: &[T],
+        charges: &[Self::Value<T>],
         targets: [&[T]; D],
-        out: &mut [T],
+        out: &mut [Self::Value<T>],
         gradients: bool,
     ) {
         check_lengths(&sources, charges, &targets, out.len(), gradients);
         let width = if gradients { 1 + D } else { 1 };
+        let zero = Self::Value::<f64>::default();
         for (i, o) in out.chunks_exact_mut(width).enumerate() {
             let x: [f64; D] = std::array::from_fn(|k| targets[k][i].to_f64());
-            let mut phi = 0.0f64;
-            let mut grad = [0.0f64; D];
+            let mut phi = zero;
+            let mut grad = [zero; D];
             for (j, &q) in charges.iter().enumerate() {
                 let y: [f64; D] = std::array::from_fn(|k| sources[k][j].to_f64());
-                let q = q.to_f64();
+                let q: Self::Value<f64> = q.cast();
                 if gradients {
                     let (v, g) = self.eval_with_gradient(&x, &y);
                     phi += q * v;
@@ -95,10 +115,10 @@ pub trait Kernel<const D: usize>: Clone + Send + Sync + 'static {
                     phi += q * self.eval(&x, &y);
                 }
             }
-            o[0] += T::from_f64(phi);
+            o[0] += phi.cast();
             if gradients {
                 for (o, g) in o[1..].iter_mut().zip(grad) {
-                    *o += T::from_f64(g);
+                    *o += g.cast();
                 }
             }
         }
@@ -113,9 +133,9 @@ pub trait Kernel<const D: usize>: Clone + Send + Sync + 'static {
 /// array's length differs from `targets[0].len()`, or `out_len` is not `targets[0].len()` times
 /// (`1 + D` with gradients, else `1`).
 #[inline]
-pub fn check_lengths<T, const D: usize>(
+pub fn check_lengths<T, V, const D: usize>(
     sources: &[&[T]; D],
-    charges: &[T],
+    charges: &[V],
     targets: &[&[T]; D],
     out_len: usize,
     gradients: bool,

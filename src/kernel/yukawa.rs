@@ -63,6 +63,8 @@ impl Yukawa {
 }
 
 impl Kernel<3> for Yukawa {
+    type Value<T: Real> = T;
+
     fn id(&self) -> KernelId {
         KernelId::new("yukawa", 1).param("kappa", self.kappa)
     }

@@ -5,18 +5,35 @@ use faer::Mat;
 
 use crate::error::Result;
 use crate::geometry::surface::scaled_surface;
-use crate::kernel::Kernel;
+use crate::kernel::{Kernel, Value};
 use crate::linalg::decompose::{mul, svd_seq, to_vec};
 
-/// `K(targets_i, sources_j)` as a dense matrix.
+/// `K(targets_i, sources_j)` as a dense real matrix: each kernel value a `REALS x REALS`
+/// block ([`Value::block`]; a complex kernel's values act on the real and imaginary parts of
+/// its densities), so the matrix is `REALS` times as tall and as wide as the point sets.
 pub fn kernel_matrix<K: Kernel<D>, const D: usize>(
     kernel: &K,
     targets: &[[f64; D]],
     sources: &[[f64; D]],
 ) -> Mat<f64> {
-    Mat::from_fn(targets.len(), sources.len(), |i, j| {
-        kernel.eval(&targets[i], &sources[j])
-    })
+    let r = <K::Value<f64> as Value>::REALS;
+    if r == 1 {
+        return Mat::from_fn(targets.len(), sources.len(), |i, j| {
+            kernel.eval(&targets[i], &sources[j]).re()
+        });
+    }
+    let mut m = Mat::zeros(r * targets.len(), r * sources.len());
+    for (j, y) in sources.iter().enumerate() {
+        for (i, x) in targets.iter().enumerate() {
+            let v = kernel.eval(x, y);
+            for b in 0..r {
+                for a in 0..r {
+                    m[(r * i + a, r * j + b)] = v.block(a, b);
+                }
+            }
+        }
+    }
+    m
 }
 
 /// A matrix kept either dense or as two factors `a * b` (whichever is cheaper to apply).

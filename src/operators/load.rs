@@ -19,7 +19,7 @@ use crate::cache::{
 use crate::error::{Error, Result};
 use crate::geometry::surface::surface_len;
 use crate::geometry::transfer::transfer_vectors;
-use crate::kernel::{Kernel, Scaling};
+use crate::kernel::{Kernel, Scaling, Value};
 use crate::m2l::fft::transfer::transfer_functions;
 use crate::scalar::{Precision, Real};
 use crate::tree::LinearTree;
@@ -280,9 +280,10 @@ fn compute_arrays<K: Kernel<D>, const D: usize, T: Real>(
     prm: &OperatorParams,
 ) -> Result<Vec<OwnedArray>> {
     let ls = level_set(kernel, order, r, prm)?;
-    let n = surface_len(D, order);
+    let reals = <K::Value<f64> as Value>::REALS;
+    let n = surface_len(D, order) * reals;
     let mut arrays = set_arrays::<T>(&ls, n);
-    if D == 3 {
+    if D == 3 && reals == 1 {
         let nt = transfer_vectors::<D>().len();
         let (re, im) = transfer_functions(kernel, order, r, prm.alpha_inner);
         let nf = re.len() / nt;
@@ -472,7 +473,8 @@ impl<T: Real> Operators<T> {
             scales,
             half_width,
         };
-        let ops = Self::new::<D>(stores, order, layout, prm)?;
+        let reals = <K::Value<f64> as Value>::REALS;
+        let ops = Self::new::<D>(stores, order, reals, layout, prm)?;
         Ok((ops, source, times))
     }
 }

@@ -132,6 +132,8 @@ pub(crate) struct Operators<T> {
     pub(crate) unit: Vec<f64>,
     /// Points per surface.
     pub(crate) n: usize,
+    /// Reals per surface: `n` times the reals of a kernel value (the rows of the operators).
+    pub(crate) nv: usize,
     pub(crate) max_rank: usize,
     pub(crate) alpha_inner: f64,
     pub(crate) alpha_outer: f64,
@@ -156,6 +158,7 @@ impl<T: Real> Operators<T> {
     pub(crate) fn new<const D: usize>(
         stores: Vec<Store<T>>,
         order: usize,
+        reals: usize,
         layout: SetLayout,
         prm: &OperatorParams,
     ) -> Result<Self> {
@@ -170,6 +173,7 @@ impl<T: Real> Operators<T> {
             half_width: layout.half_width,
             unit: unit.into_iter().flatten().collect(),
             n,
+            nv: n * reals,
             max_rank: 0,
             alpha_inner: prm.alpha_inner,
             alpha_outer: prm.alpha_outer,
@@ -178,7 +182,8 @@ impl<T: Real> Operators<T> {
             tw_sin: Vec::new(),
             pair_table: Vec::new(),
         };
-        if D == 3 {
+        // The FFT M2L is for real kernels.
+        if D == 3 && reals == 1 {
             let g = FftGrid::new(order);
             let (c, s) = g.twiddles::<T>();
             ops.tw_cos = c;
@@ -199,7 +204,7 @@ impl<T: Real> Operators<T> {
     /// one of the wrong precision is found here) and derives its ranks and core offsets.
     fn check_set<const D: usize>(&self, s: usize, order: usize, nt: usize) -> Result<SetInfo> {
         use SetArray::*;
-        let n = self.n;
+        let n = self.nv;
         let len = |a: SetArray| -> Result<usize> {
             if a.always_f64() {
                 self.get64(s, a).map(<[f64]>::len)

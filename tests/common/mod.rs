@@ -64,6 +64,7 @@ impl Case {
     where
         oxifmm::Expansion<P, D>: oxifmm::SupportedOrder,
     {
+        use oxifmm::Value;
         use oxifmm::points::{charges, generate, positive_charges};
         let src = generate::<T, D>(self.dist, self.n, 3);
         let tgt = if self.separate_targets {
@@ -71,11 +72,20 @@ impl Case {
         } else {
             src.clone()
         };
-        let q = if self.positive {
-            positive_charges::<T>(self.n, 5)
-        } else {
-            charges::<T>(self.n, 5)
+        let parts = |seed: u64| {
+            if self.positive {
+                positive_charges::<T>(self.n, seed)
+            } else {
+                charges::<T>(self.n, seed)
+            }
         };
+        // Real kernels take the real parts only.
+        let (re, im) = (parts(5), parts(6));
+        let q: Vec<K::Value<T>> = re
+            .iter()
+            .zip(&im)
+            .map(|(&r, &i)| K::Value::<T>::from_parts(r, i))
+            .collect();
         let mut b = oxifmm::Fmm::<K, P, D, T>::with_kernel(kernel.clone())
             .sources(&src)
             .max_points_per_leaf(self.leaf)
@@ -92,15 +102,22 @@ impl Case {
                 .map(|p| std::array::from_fn(|k| p[k].to_f64()))
                 .collect()
         };
-        let q64: Vec<f64> = q.iter().map(|x| x.to_f64()).collect();
+        let q64: Vec<K::Value<f64>> = q.iter().map(|v| v.cast()).collect();
         let exact = oxifmm::direct(kernel, &to64(&src), &q64, &to64(&tgt), self.gradients).unwrap();
         let n_out = if self.gradients { 1 + D } else { 1 };
-        let pot: Vec<f64> = exact.iter().step_by(n_out).copied().collect();
-        let e_pot = rel_l2(&out.potentials, &pot);
+        let pot: Vec<K::Value<f64>> = exact.iter().step_by(n_out).copied().collect();
+        let e_pot = rel_l2(
+            K::Value::<T>::as_reals(&out.potentials),
+            K::Value::<f64>::as_reals(&pot),
+        );
         let e_grad = if self.gradients {
-            let g_exact: Vec<f64> = exact.chunks(n_out).flat_map(|c| c[1..].to_vec()).collect();
-            let g: Vec<T> = out.gradients.iter().flatten().copied().collect();
-            rel_l2(&g, &g_exact)
+            let g_exact: Vec<K::Value<f64>> =
+                exact.chunks(n_out).flat_map(|c| c[1..].to_vec()).collect();
+            let g: Vec<K::Value<T>> = out.gradients.iter().flatten().copied().collect();
+            rel_l2(
+                K::Value::<T>::as_reals(&g),
+                K::Value::<f64>::as_reals(&g_exact),
+            )
         } else {
             0.0
         };

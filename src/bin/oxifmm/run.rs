@@ -50,7 +50,7 @@ pub struct RunArgs {
 }
 
 fn evaluate<const P: usize, const D: usize, T: Real>(
-    kernel: &(impl Kernel<D> + std::fmt::Debug),
+    kernel: &(impl Kernel<D, Value<T> = T> + std::fmt::Debug),
     p: &Problem,
     a: &RunArgs,
     ui: &Ui,

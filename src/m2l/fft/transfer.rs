@@ -5,7 +5,7 @@ use super::grid::FftGrid;
 use crate::geometry::transfer::{
     child_offset, offset_at, offset_index, transfer_table, transfer_vectors,
 };
-use crate::kernel::Kernel;
+use crate::kernel::{Kernel, Value};
 
 /// Transfer functions `DFT(G_t)` of every transfer vector, for boxes of half-width `r`:
 /// `(re, im)`, each `[frequency][transfer vector]`.
@@ -17,6 +17,11 @@ pub fn transfer_functions<K: Kernel<D>, const D: usize>(
     alpha_inner: f64,
 ) -> (Vec<f64>, Vec<f64>) {
     assert_eq!(D, 3, "the FFT M2L is 3D only");
+    assert_eq!(
+        <K::Value<f64> as Value>::REALS,
+        1,
+        "the FFT M2L is for real kernels"
+    );
     let g = FftGrid::new(p);
     let tv = transfer_vectors::<D>();
     let nt = tv.len();
@@ -39,7 +44,7 @@ pub fn transfer_functions<K: Kernel<D>, const D: usize>(
                                 std::array::from_fn(|k| h * d[k] as f64 - 2.0 * r * t[k] as f64);
                             let idx = |d: i64| d.rem_euclid(n as i64) as usize;
                             grid[(idx(dx) * n + idx(dy)) * n + idx(dz)] =
-                                kernel.eval(&x, &[0.0; D]);
+                                kernel.eval(&x, &[0.0; D]).re();
                         }
                     }
                 }
