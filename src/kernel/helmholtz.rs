@@ -104,13 +104,21 @@ impl Kernel<3> for Helmholtz {
 
     #[inline]
     fn eval(&self, x: &[f64; 3], y: &[f64; 3]) -> Complex<f64> {
-        generated::helmholtz3d_eval([self.k.re, self.k.im], x, y)
+        if self.k.im == 0.0 {
+            generated::helmholtz3d_real_eval([self.k.re], x, y)
+        } else {
+            generated::helmholtz3d_eval([self.k.re, self.k.im], x, y)
+        }
     }
 
     /// The gradient `exp(i k r) (i k r - 1) / (4 pi r^3) (x - y)`.
     #[inline]
     fn eval_with_gradient(&self, x: &[f64; 3], y: &[f64; 3]) -> (Complex<f64>, [Complex<f64>; 3]) {
-        generated::helmholtz3d_eval_with_gradient([self.k.re, self.k.im], x, y)
+        if self.k.im == 0.0 {
+            generated::helmholtz3d_real_eval_with_gradient([self.k.re], x, y)
+        } else {
+            generated::helmholtz3d_eval_with_gradient([self.k.re, self.k.im], x, y)
+        }
     }
 
     fn p2p<T: Real>(
@@ -121,13 +129,18 @@ impl Kernel<3> for Helmholtz {
         out: &mut [T::Complex],
         gradients: bool,
     ) {
-        generated::helmholtz3d_p2p(
-            [self.k.re, self.k.im],
-            sources,
-            charges,
-            targets,
-            out,
-            gradients,
-        );
+        // A real wavenumber needs no exponential: its own microkernels.
+        if self.k.im == 0.0 {
+            generated::helmholtz3d_real_p2p([self.k.re], sources, charges, targets, out, gradients);
+        } else {
+            generated::helmholtz3d_p2p(
+                [self.k.re, self.k.im],
+                sources,
+                charges,
+                targets,
+                out,
+                gradients,
+            );
+        }
     }
 }
