@@ -10,12 +10,12 @@ use std::time::Instant;
 
 use super::graph::{Op, Task};
 use super::workspace::{Scratch, Shared, take_scratch};
-use crate::kernel::{Kernel, Value};
+use crate::kernel::Kernel;
 use crate::linalg::{Mat, Shape, gemm, gemm_surface};
 use crate::m2l::{M2l, Plan};
 use crate::operators::store::{Operators, SetView};
 use crate::order::SupportedOrder;
-use crate::scalar::{Precision, Real, same, same_mut};
+use crate::scalar::{Precision, Real, Value, same, same_mut};
 use crate::tree::{InteractionLists, LinearTree};
 
 /// The operators timed per evaluation, in the order of the timer slots below.

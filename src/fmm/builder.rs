@@ -15,12 +15,12 @@ use crate::error::{Error, Result};
 use crate::eval::schedule::{build_graph, chunk_ranges};
 use crate::eval::workspace::WorkspaceSizes;
 use crate::geometry::{Domain, MortonKey};
-use crate::kernel::{Kernel, Scaling, Value};
+use crate::kernel::{Kernel, Scaling};
 use crate::m2l::{M2l, Plan};
 use crate::operators::OperatorParams;
 use crate::operators::store::Operators;
 use crate::order::{Expansion, SupportedOrder};
-use crate::scalar::Real;
+use crate::scalar::{Real, Value};
 use crate::tree::{InteractionLists, LinearTree, TreeOptions};
 
 /// Builder for [`Fmm`]; see [`Fmm::builder`].

@@ -18,11 +18,11 @@ use crate::error::{Error, Result};
 use crate::eval::context::{Ctx, OP_NAMES};
 use crate::eval::graph::{Op, Task, TaskGraph};
 use crate::eval::workspace::{Shared, Workspace, WorkspaceSizes};
-use crate::kernel::{Kernel, Value};
+use crate::kernel::Kernel;
 use crate::m2l::{M2l, Plan};
 use crate::operators::store::Operators;
 use crate::order::{Expansion, SupportedOrder};
-use crate::scalar::Real;
+use crate::scalar::{Real, Value};
 use crate::tree::{InteractionLists, LinearTree};
 
 /// A built FMM: tree, lists, operators and task graph for one set of sources and targets;

@@ -2,10 +2,11 @@
 
 use rayon::prelude::*;
 
-use super::{Kernel, Value};
+use super::Kernel;
 use crate::error::{Error, Result};
 use crate::geometry::domain::check_points;
 use crate::scalar::Real;
+use crate::scalar::Value;
 
 /// Targets per parallel task: a multiple of every SIMD lane count.
 const BLOCK: usize = 256;

@@ -20,7 +20,7 @@
 
 use super::check_lengths;
 use super::simd::*;
-use super::{Complex, Value};
+use crate::scalar::{Complex, Value};
 use crate::scalar::{Precision, Real, same, same_mut};
 
 /// The most lanes of any pulp SIMD type (AVX-512, f32): sizes the stack write-back buffers.

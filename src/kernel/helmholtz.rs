@@ -2,8 +2,9 @@
 //! (`build/p2p/table.rs`); the scalar evaluations and the SIMD P2P are generated from it.
 
 use super::generated;
-use super::{Complex, Kernel, KernelId, Scaling};
+use super::{Kernel, KernelId, Scaling};
 use crate::error::{Error, Result};
+use crate::scalar::Complex;
 use crate::scalar::Real;
 
 /// The Helmholtz kernel in 3D, `exp(i k r) / (4 pi r)`, `r = |x - y|`: the outgoing Green's

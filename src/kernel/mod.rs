@@ -18,17 +18,15 @@ mod helmholtz;
 mod id;
 mod laplace;
 pub mod simd;
-mod value;
 mod yukawa;
 
 pub use direct::direct;
 pub use helmholtz::Helmholtz;
 pub use id::{KernelId, Scaling};
 pub use laplace::Laplace;
-pub use value::{Complex, Value};
 pub use yukawa::Yukawa;
 
-use crate::scalar::Real;
+use crate::scalar::{Real, Value};
 
 /// A kernel in `D` dimensions. It must be translation invariant (`K(x, y)` depends on
 /// `x - y` only): the M2L operators are shared by all box pairs with the same offset, and the

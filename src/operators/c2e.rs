@@ -5,8 +5,9 @@ use faer::Mat;
 
 use crate::error::Result;
 use crate::geometry::surface::scaled_surface;
-use crate::kernel::{Kernel, Value};
+use crate::kernel::Kernel;
 use crate::linalg::decompose::{mul, svd_seq, to_vec};
+use crate::scalar::Value;
 
 /// `K(targets_i, sources_j)` as a dense real matrix: each kernel value a `REALS x REALS`
 /// block ([`Value::block`]; a complex kernel's values act on the real and imaginary parts of

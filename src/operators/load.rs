@@ -19,8 +19,9 @@ use crate::cache::{
 use crate::error::{Error, Result};
 use crate::geometry::surface::surface_len;
 use crate::geometry::transfer::transfer_vectors;
-use crate::kernel::{Kernel, Scaling, Value};
+use crate::kernel::{Kernel, Scaling};
 use crate::m2l::fft::transfer::transfer_functions;
+use crate::scalar::Value;
 use crate::scalar::{Precision, Real};
 use crate::tree::LinearTree;
 

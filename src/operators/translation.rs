@@ -21,7 +21,7 @@ pub fn translations<K: Kernel<D>, const D: usize>(
     uc2e_parent: &Factored,
 ) -> (Vec<f64>, Vec<f64>) {
     // Values per surface: points times the reals of a kernel value.
-    let n = unit.len() * <K::Value<f64> as crate::kernel::Value>::REALS;
+    let n = unit.len() * <K::Value<f64> as crate::scalar::Value>::REALS;
     let zero = [0.0; D];
     let (ai, ao) = (prm.alpha_inner, prm.alpha_outer);
     let uc2e_parent: Mat<f64> = dense(uc2e_parent);

@@ -5,7 +5,8 @@ use super::grid::FftGrid;
 use crate::geometry::transfer::{
     child_offset, offset_at, offset_index, transfer_table, transfer_vectors,
 };
-use crate::kernel::{Kernel, Value};
+use crate::kernel::Kernel;
+use crate::scalar::Value;
 
 /// Transfer functions `DFT(G_t)` of every transfer vector, for boxes of half-width `r`:
 /// `(re, im)`, each `[frequency][transfer vector]`.
