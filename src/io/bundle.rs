@@ -27,14 +27,13 @@ pub fn bundle_file(prefix: &Path, part: &str) -> PathBuf {
 /// so a failure leaves no output at all.
 pub(crate) fn write_bundle(
     prefix: &Path,
-    dtype: Dtype,
-    parts: &[(&str, Vec<usize>, &Vec<f64>)],
+    parts: &[(&str, Vec<usize>, Dtype, &Vec<f64>)],
 ) -> Result<(), DataError> {
     // All temporaries first, then the renames: a failure leaves no output at all.
     let temps = parts
         .iter()
-        .map(|(name, shape, data)| {
-            stage_bytes(&bundle_file(prefix, name), &encode_npy(shape, dtype, data))
+        .map(|(name, shape, dtype, data)| {
+            stage_bytes(&bundle_file(prefix, name), &encode_npy(shape, *dtype, data))
         })
         .collect::<Result<Vec<_>, _>>()?;
     // A rename can still fail (say, a directory holds the name): then the files this call

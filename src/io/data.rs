@@ -45,33 +45,72 @@ pub enum Dtype {
     F32,
     /// `float64` (`'<f8'`).
     F64,
+    /// `complex64` (`'<c8'`): two `float32`, real part first.
+    C64,
+    /// `complex128` (`'<c16'`): two `float64`, real part first.
+    C128,
 }
 
 impl Dtype {
-    /// The NumPy descriptor string: `'<f4'` or `'<f8'`.
+    /// The NumPy descriptor string: `'<f4'`, `'<f8'`, `'<c8'` or `'<c16'`.
     pub fn descr(self) -> &'static str {
         match self {
             Dtype::F32 => "<f4",
             Dtype::F64 => "<f8",
+            Dtype::C64 => "<c8",
+            Dtype::C128 => "<c16",
         }
     }
+    /// Whether elements are complex (two reals each).
+    pub fn is_complex(self) -> bool {
+        matches!(self, Dtype::C64 | Dtype::C128)
+    }
+    /// Reals per element: 1, or 2 for a complex type.
+    pub fn reals(self) -> usize {
+        if self.is_complex() { 2 } else { 1 }
+    }
+    /// The real type of the same precision (`C64` -> `F32`, `C128` -> `F64`).
+    pub fn real(self) -> Dtype {
+        match self {
+            Dtype::F32 | Dtype::C64 => Dtype::F32,
+            Dtype::F64 | Dtype::C128 => Dtype::F64,
+        }
+    }
+    /// The complex type of the same precision (`F32` -> `C64`, `F64` -> `C128`).
+    pub fn complex(self) -> Dtype {
+        match self {
+            Dtype::F32 | Dtype::C64 => Dtype::C64,
+            Dtype::F64 | Dtype::C128 => Dtype::C128,
+        }
+    }
+    /// `self.complex()` when `complex`, else `self.real()`.
+    pub fn with_complex(self, complex: bool) -> Dtype {
+        if complex { self.complex() } else { self.real() }
+    }
+    /// Bytes per element.
     pub(crate) fn size(self) -> usize {
         match self {
             Dtype::F32 => 4,
-            Dtype::F64 => 8,
+            Dtype::F64 | Dtype::C64 => 8,
+            Dtype::C128 => 16,
         }
+    }
+    /// Bytes per real (4 or 8).
+    pub(crate) fn real_size(self) -> usize {
+        self.real().size()
     }
 }
 
 /// An array read from a file: its shape, its element type, and its values widened to f64
-/// (exact for `f32`).
+/// (exact for `f32`). A complex array holds each element as two reals, real part first, so
+/// `data.len()` is the product of `shape` times [`Dtype::reals`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct Array {
     /// The shape (C order).
     pub shape: Vec<usize>,
     /// The stored element type.
     pub dtype: Dtype,
-    /// The values, row-major.
+    /// The values, row-major; (re, im) pairs for a complex type.
     pub data: Vec<f64>,
 }
 

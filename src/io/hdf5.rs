@@ -10,6 +10,8 @@ use super::problem::{Problem, Results};
 #[cfg(feature = "hdf5")]
 use super::problem::{check_charges, check_points};
 #[cfg(feature = "hdf5")]
+use crate::Complex;
+#[cfg(feature = "hdf5")]
 use crate::fs::write_atomic;
 #[cfg(feature = "hdf5")]
 use std::fs;
@@ -57,10 +59,39 @@ fn read_dataset(file: &hdf5::File, path: &Path, name: &str) -> Result<Array, Dat
             ds.read_raw::<f32>()
                 .map(|v| v.into_iter().map(f64::from).collect()),
         ),
+        // Complex numbers as h5py writes them: a compound of two floats named r and i.
+        TypeDescriptor::Compound(c)
+            if c.fields.len() == 2 && c.fields[0].name == "r" && c.fields[1].name == "i" =>
+        {
+            match (&c.fields[0].ty, &c.fields[1].ty) {
+                (TypeDescriptor::Float(FloatSize::U8), TypeDescriptor::Float(FloatSize::U8)) => (
+                    Dtype::C128,
+                    ds.read_raw::<Complex<f64>>()
+                        .map(|v| v.into_iter().flat_map(|z| [z.re, z.im]).collect()),
+                ),
+                (TypeDescriptor::Float(FloatSize::U4), TypeDescriptor::Float(FloatSize::U4)) => (
+                    Dtype::C64,
+                    ds.read_raw::<Complex<f32>>().map(|v| {
+                        v.into_iter()
+                            .flat_map(|z| [f64::from(z.re), f64::from(z.im)])
+                            .collect()
+                    }),
+                ),
+                _ => {
+                    return Err(input_err(
+                        path,
+                        format!("dataset /{name}: complex parts must both be float64 or float32"),
+                    ));
+                }
+            }
+        }
         other => {
             return Err(input_err(
                 path,
-                format!("dataset /{name} has type {other}, expected float64 or float32"),
+                format!(
+                    "dataset /{name} has type {other}, expected float64, float32 or complex \
+                     (a compound of r and i)"
+                ),
             ));
         }
     };
@@ -95,6 +126,7 @@ pub(crate) fn read_problem_hdf5(path: &Path) -> Result<Problem, DataError> {
         dim,
         dtype: s.dtype,
         sources: s.data,
+        complex_charges: c.dtype.is_complex(),
         charges: c.data,
         targets,
     })
@@ -124,6 +156,26 @@ fn put_dataset(
                 .create(name)?
                 .write_raw(&v)
         }
+        Dtype::C128 => {
+            let v: Vec<Complex<f64>> = data
+                .chunks_exact(2)
+                .map(|z| Complex::new(z[0], z[1]))
+                .collect();
+            g.new_dataset::<Complex<f64>>()
+                .shape(shape)
+                .create(name)?
+                .write_raw(&v)
+        }
+        Dtype::C64 => {
+            let v: Vec<Complex<f32>> = data
+                .chunks_exact(2)
+                .map(|z| Complex::new(z[0] as f32, z[1] as f32))
+                .collect();
+            g.new_dataset::<Complex<f32>>()
+                .shape(shape)
+                .create(name)?
+                .write_raw(&v)
+        }
     }
 }
 
@@ -148,7 +200,7 @@ pub(crate) fn write_problem_hdf5(path: &Path, p: &Problem) -> Result<(), DataErr
         let g = file.create_group("particle_data")?;
         let n = p.n_sources();
         put_dataset(&g, "sources", &[n, p.dim], p.dtype, &p.sources)?;
-        put_dataset(&g, "source_densities", &[n], p.dtype, &p.charges)?;
+        put_dataset(&g, "source_densities", &[n], p.charge_dtype(), &p.charges)?;
         let tg = p.targets.as_ref().unwrap_or(&p.sources);
         put_dataset(&g, "targets", &[tg.len() / p.dim, p.dim], p.dtype, tg)?;
         file.close()
@@ -178,11 +230,11 @@ pub(crate) fn write_results_hdf5(
         if !copied {
             let n = p.n_sources();
             put_dataset(&g, "sources", &[n, p.dim], p.dtype, &p.sources)?;
-            put_dataset(&g, "source_densities", &[n], p.dtype, &p.charges)?;
+            put_dataset(&g, "source_densities", &[n], p.charge_dtype(), &p.charges)?;
             let tg = p.targets.as_ref().unwrap_or(&p.sources);
             put_dataset(&g, "targets", &[tg.len() / p.dim, p.dim], p.dtype, tg)?;
         }
-        let m = r.potentials.len();
+        let m = r.n_targets();
         put_dataset(&g, "potentials", &[m], r.dtype, &r.potentials)?;
         match &r.gradients {
             Some(gr) => put_dataset(&g, "gradients", &[m, r.dim], r.dtype, gr)?,

@@ -8,14 +8,17 @@
 //! | file | shape | content |
 //! |---|---|---|
 //! | `PREFIX.sources.npy` | `(N, D)` | source coordinates, `D` = 2 or 3 |
-//! | `PREFIX.charges.npy` | `(N,)` | source charges (densities) |
+//! | `PREFIX.charges.npy` | `(N,)` | source charges (densities), real or complex |
 //! | `PREFIX.targets.npy` | `(M, D)` | target coordinates (optional: default the sources) |
-//! | `PREFIX.potentials.npy` | `(M,)` | results: potentials |
+//! | `PREFIX.potentials.npy` | `(M,)` | results: potentials (complex for Helmholtz) |
 //! | `PREFIX.gradients.npy` | `(M, D)` | results: gradients (only when requested) |
 //!
 //! Arrays are little-endian `float64` (`'<f8'`) or `float32` (`'<f4'`), C order
-//! (`fortran_order: False`), format version 1.0 (2.0 and 3.0 are read too). Writers pad the
-//! header to 64 bytes, as NumPy does, so `numpy.load` reads them directly.
+//! (`fortran_order: False`), format version 1.0 (2.0 and 3.0 are read too). Charges,
+//! potentials and gradients may also be `complex128` (`'<c16'`) or `complex64` (`'<c8'`): a
+//! complex kernel such as Helmholtz writes complex results, and real charges given to it are
+//! taken with zero imaginary part. Writers pad the header to 64 bytes, as NumPy does, so
+//! `numpy.load` reads them directly.
 //!
 //! # HDF5 (feature `hdf5`)
 //!
@@ -23,7 +26,7 @@
 //!
 //! ```text
 //! /particle_data/sources            (N, D) float64 or float32
-//! /particle_data/source_densities   (N,)
+//! /particle_data/source_densities   (N,)     real, or complex (h5py's compound {r, i})
 //! /particle_data/targets            (M, D)   optional here (default: the sources)
 //! /particle_data/potentials         (M,)     written by `oxifmm run`
 //! /particle_data/gradients          (M, D)   written by `oxifmm run --gradients`
@@ -93,6 +96,7 @@ pub fn read_problem(input: &Path, targets: Option<&Path>) -> Result<Problem, Dat
             dim,
             dtype: s.dtype,
             sources: s.data,
+            complex_charges: c.dtype.is_complex(),
             charges: c.data,
             targets: t,
         }
@@ -126,13 +130,13 @@ pub fn write_problem(out: &Path, p: &Problem) -> Result<(), DataError> {
         return write_problem_hdf5(out, p);
     }
     let mut parts = vec![
-        ("sources", vec![p.n_sources(), p.dim], &p.sources),
-        ("charges", vec![p.n_sources()], &p.charges),
+        ("sources", vec![p.n_sources(), p.dim], p.dtype, &p.sources),
+        ("charges", vec![p.n_sources()], p.charge_dtype(), &p.charges),
     ];
     if let Some(t) = &p.targets {
-        parts.push(("targets", vec![t.len() / p.dim, p.dim], t));
+        parts.push(("targets", vec![t.len() / p.dim, p.dim], p.dtype, t));
     }
-    write_bundle(out, p.dtype, &parts)
+    write_bundle(out, &parts)
 }
 
 /// Writes results (for `oxifmm run`).
@@ -151,10 +155,10 @@ pub fn write_results(
     if is_hdf5(out) {
         return write_results_hdf5(out, input, problem, r);
     }
-    let m = r.potentials.len();
-    let mut parts = vec![("potentials", vec![m], &r.potentials)];
+    let m = r.n_targets();
+    let mut parts = vec![("potentials", vec![m], r.dtype, &r.potentials)];
     if let Some(g) = &r.gradients {
-        parts.push(("gradients", vec![m, r.dim], g));
+        parts.push(("gradients", vec![m, r.dim], r.dtype, g));
     }
-    write_bundle(out, r.dtype, &parts)
+    write_bundle(out, &parts)
 }

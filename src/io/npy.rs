@@ -10,14 +10,15 @@ use crate::fs::{Staged, stage};
 const NPY_MAGIC: &[u8] = b"\x93NUMPY";
 
 /// Encodes an array as the bytes of a `.npy` file (format 1.0, header padded to 64 bytes).
-/// `data` is stored as `dtype` (rounded for `F32`).
+/// `data` is stored as `dtype` (rounded for `F32` and `C64`); for a complex `dtype` it holds
+/// (re, im) pairs, as NumPy stores complex numbers.
 ///
 /// # Panics
 ///
-/// When `data.len()` is not the product of `shape`.
+/// When `data.len()` is not the product of `shape` times [`Dtype::reals`].
 pub fn encode_npy(shape: &[usize], dtype: Dtype, data: &[f64]) -> Vec<u8> {
     assert_eq!(
-        shape.iter().product::<usize>(),
+        shape.iter().product::<usize>() * dtype.reals(),
         data.len(),
         "encode_npy: shape does not match data length"
     );
@@ -43,18 +44,18 @@ pub fn encode_npy(shape: &[usize], dtype: Dtype, data: &[f64]) -> Vec<u8> {
         unpadded.next_multiple_of(64) - unpadded,
     ));
     header.push('\n');
-    let mut out = Vec::with_capacity(10 + header.len() + data.len() * dtype.size());
+    let mut out = Vec::with_capacity(10 + header.len() + data.len() * dtype.real_size());
     out.extend_from_slice(NPY_MAGIC);
     out.extend_from_slice(&[1, 0]);
     out.extend_from_slice(&(header.len() as u16).to_le_bytes());
     out.extend_from_slice(header.as_bytes());
-    match dtype {
-        Dtype::F64 => data
-            .iter()
-            .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+    match dtype.real() {
         Dtype::F32 => data
             .iter()
             .for_each(|&x| out.extend_from_slice(&(x as f32).to_le_bytes())),
+        _ => data
+            .iter()
+            .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
     }
     out
 }
@@ -77,7 +78,8 @@ fn dict_value<'h>(header: &'h str, key: &str) -> Option<&'h str> {
 
 /// Decodes the bytes of a `.npy` file (`path` names it in errors).
 ///
-/// Accepts format versions 1.0, 2.0 and 3.0 with `descr` `'<f8'` or `'<f4'` and
+/// Accepts format versions 1.0, 2.0 and 3.0 with `descr` `'<f8'`, `'<f4'`, `'<c16'` or
+/// `'<c8'` and
 /// `fortran_order: False`; rejects anything else, and a data section whose length does not
 /// match the shape, with [`DataError::Input`].
 pub fn decode_npy(bytes: &[u8], path: &Path) -> Result<Array, DataError> {
@@ -103,9 +105,12 @@ pub fn decode_npy(bytes: &[u8], path: &Path) -> Result<Array, DataError> {
     let dtype = match descr {
         "<f8" => Dtype::F64,
         "<f4" => Dtype::F32,
+        "<c16" => Dtype::C128,
+        "<c8" => Dtype::C64,
         other => {
             return Err(bad(format!(
-                "unsupported dtype '{other}' (need float64 '<f8' or float32 '<f4')"
+                "unsupported dtype '{other}' (need float64 '<f8', float32 '<f4', \
+                 complex128 '<c16' or complex64 '<c8')"
             )));
         }
     };
@@ -144,12 +149,12 @@ pub fn decode_npy(bytes: &[u8], path: &Path) -> Result<Array, DataError> {
             descr
         )));
     }
-    let data = match dtype {
-        Dtype::F64 => body
+    let data = match dtype.real_size() {
+        8 => body
             .chunks_exact(8)
             .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
             .collect(),
-        Dtype::F32 => body
+        _ => body
             .chunks_exact(4)
             .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")) as f64)
             .collect(),
@@ -192,8 +197,10 @@ mod tests {
             (vec![5usize], Dtype::F64),
             (vec![4, 3], Dtype::F32),
             (vec![0, 2], Dtype::F64),
+            (vec![3], Dtype::C128),
+            (vec![2, 3], Dtype::C64),
         ] {
-            let n: usize = shape.iter().product();
+            let n = shape.iter().product::<usize>() * dtype.reals();
             let data: Vec<f64> = (0..n).map(|i| i as f64 * 0.5 - 1.0).collect();
             let bytes = encode_npy(&shape, dtype, &data);
             let hl = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;

@@ -14,8 +14,10 @@ pub struct Problem {
     pub dtype: Dtype,
     /// Source coordinates, row-major `(N, dim)`.
     pub sources: Vec<f64>,
-    /// Charges, `(N,)`.
+    /// Charges, `(N,)`; (re, im) pairs, `2 N` values, when `complex_charges`.
     pub charges: Vec<f64>,
+    /// Whether the charges are complex (stored as `complex128` / `complex64`).
+    pub complex_charges: bool,
     /// Target coordinates, row-major `(M, dim)`; `None` means the sources.
     pub targets: Option<Vec<f64>>,
 }
@@ -23,7 +25,11 @@ pub struct Problem {
 impl Problem {
     /// Number of sources.
     pub fn n_sources(&self) -> usize {
-        self.charges.len()
+        self.sources.len() / self.dim
+    }
+    /// The element type of the charges: [`Problem::dtype`], complex when `complex_charges`.
+    pub fn charge_dtype(&self) -> Dtype {
+        self.dtype.with_complex(self.complex_charges)
     }
     /// Number of targets.
     pub fn n_targets(&self) -> usize {
@@ -38,12 +44,19 @@ impl Problem {
 pub struct Results {
     /// Dimension, 2 or 3.
     pub dim: usize,
-    /// Element type to store them in.
+    /// Element type to store them in (complex for a complex kernel such as Helmholtz).
     pub dtype: Dtype,
-    /// Potentials, `(M,)`.
+    /// Potentials, `(M,)`; (re, im) pairs when `dtype` is complex.
     pub potentials: Vec<f64>,
-    /// Gradients, row-major `(M, dim)`, if computed.
+    /// Gradients, row-major `(M, dim)`, if computed; (re, im) pairs when `dtype` is complex.
     pub gradients: Option<Vec<f64>>,
+}
+
+impl Results {
+    /// Number of targets.
+    pub fn n_targets(&self) -> usize {
+        self.potentials.len() / self.dtype.reals()
+    }
 }
 
 /// Checks a coordinate array: 2-D `(N, D)` with `D` in {2, 3} (or `D == dim` when given),
@@ -59,6 +72,15 @@ pub(crate) fn check_points(
         ([n, d], Some(dim)) => *n > 0 && *d == dim,
         _ => false,
     };
+    if a.dtype.is_complex() {
+        return Err(input_err(
+            path,
+            format!(
+                "{what} are complex ({}); coordinates must be real",
+                a.dtype.descr()
+            ),
+        ));
+    }
     if !ok {
         let need = match dim {
             Some(d) => format!("(N, {d}) with N > 0"),
@@ -74,10 +96,11 @@ pub(crate) fn check_points(
 
 fn check_finite(a: &Array, path: &Path, what: &str) -> Result<(), DataError> {
     if let Some(i) = a.data.iter().position(|x| !x.is_finite()) {
+        let element = i / a.dtype.reals();
         let row = if a.shape.len() == 2 {
-            i / a.shape[1]
+            element / a.shape[1]
         } else {
-            i
+            element
         };
         return Err(input_err(
             path,

@@ -19,8 +19,9 @@ FILES:
   Any other name is the PREFIX of a NumPy .npy bundle: PREFIX.sources.npy (N,D),
   PREFIX.charges.npy (N,), optional PREFIX.targets.npy (M,D); `run` writes
   PREFIX.potentials.npy (M,) and PREFIX.gradients.npy (M,D). Arrays are float64 ('<f8') or
-  float32 ('<f4'), C order. Outputs are written to a temporary file and renamed: a failed run
-  leaves no partial file.
+  float32 ('<f4'), C order; charges may be complex ('<c16', '<c8'; in HDF5 h5py's compound of
+  r and i) and the Helmholtz kernel writes complex potentials and gradients. Outputs are
+  written to a temporary file and renamed: a failed run leaves no partial file.
 
 EXIT CODES:
   0 success, 1 computation failure, 2 usage error, 3 bad input file (missing datasets, wrong
@@ -74,22 +75,33 @@ impl Prec {
         match d {
             Dtype::F32 => Prec::F32,
             Dtype::F64 => Prec::F64,
+            Dtype::C64 => Prec::F32,
+            Dtype::C128 => Prec::F64,
         }
     }
 }
 
-/// The kernel of `oxifmm run --kernel`: `laplace` or `yukawa:KAPPA`.
+/// The kernel of `oxifmm run --kernel`: `laplace`, `yukawa:KAPPA`, `helmholtz:K` or
+/// `helmholtz:RE,IM`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum KernelArg {
     /// `1/(4 pi r)` in 3D, `-ln(r)/(2 pi)` in 2D.
     Laplace,
     /// `exp(-kappa r) / (4 pi r)`, 3D.
     Yukawa(oxifmm::Yukawa),
+    /// `exp(i k r) / (4 pi r)`, 3D, complex charges and potentials.
+    Helmholtz(oxifmm::Helmholtz),
+}
+
+fn number(s: &str, what: &str) -> Result<f64, String> {
+    s.trim()
+        .parse()
+        .map_err(|_| format!("{what} needs a number, got {s:?}"))
 }
 
 impl KernelArg {
-    /// Parses `laplace` or `yukawa:KAPPA` (clap's value parser: the message becomes a usage
-    /// error).
+    /// Parses `laplace`, `yukawa:KAPPA`, `helmholtz:K` or `helmholtz:RE,IM` (clap's value
+    /// parser: the message becomes a usage error).
     pub fn parse(s: &str) -> Result<Self, String> {
         let (name, param) = match s.split_once(':') {
             Some((n, p)) => (n, Some(p)),
@@ -97,18 +109,27 @@ impl KernelArg {
         };
         match (name.to_ascii_lowercase().as_str(), param) {
             ("laplace", None) => Ok(KernelArg::Laplace),
-            ("yukawa", Some(p)) => {
-                let kappa: f64 = p
-                    .trim()
-                    .parse()
-                    .map_err(|_| format!("yukawa:KAPPA needs a number, got {p:?}"))?;
-                oxifmm::Yukawa::new(kappa)
-                    .map(KernelArg::Yukawa)
-                    .map_err(|e| e.to_string())
+            ("yukawa", Some(p)) => oxifmm::Yukawa::new(number(p, "yukawa:KAPPA")?)
+                .map(KernelArg::Yukawa)
+                .map_err(|e| e.to_string()),
+            ("helmholtz", Some(p)) => {
+                let k = match p.split_once(',') {
+                    Some((re, im)) => oxifmm::Helmholtz::complex(oxifmm::Complex::new(
+                        number(re, "helmholtz:RE,IM")?,
+                        number(im, "helmholtz:RE,IM")?,
+                    )),
+                    None => oxifmm::Helmholtz::new(number(p, "helmholtz:K")?),
+                };
+                k.map(KernelArg::Helmholtz).map_err(|e| e.to_string())
             }
             ("yukawa", None) => Err("yukawa needs its screening constant: yukawa:KAPPA".into()),
+            ("helmholtz", None) => {
+                Err("helmholtz needs its wavenumber: helmholtz:K or helmholtz:RE,IM".into())
+            }
             ("laplace", Some(_)) => Err("laplace takes no parameter".into()),
-            _ => Err(format!("unknown kernel {name:?} (laplace, yukawa:KAPPA)")),
+            _ => Err(format!(
+                "unknown kernel {name:?} (laplace, yukawa:KAPPA, helmholtz:K, helmholtz:RE,IM)"
+            )),
         }
     }
 }
@@ -118,6 +139,14 @@ impl std::fmt::Display for KernelArg {
         match self {
             KernelArg::Laplace => write!(f, "Laplace"),
             KernelArg::Yukawa(k) => write!(f, "Yukawa (kappa {})", k.kappa()),
+            KernelArg::Helmholtz(h) => {
+                let k = h.wavenumber();
+                if k.im == 0.0 {
+                    write!(f, "Helmholtz (k {})", k.re)
+                } else {
+                    write!(f, "Helmholtz (k {} + {}i)", k.re, k.im)
+                }
+            }
         }
     }
 }

@@ -28,6 +28,10 @@ pub struct GenerateArgs {
     /// Element type of the written arrays.
     #[arg(long, value_enum, default_value = "f64")]
     pub precision: Prec,
+    /// Complex charges (real and imaginary parts uniform in [-1, 1], the imaginary parts
+    /// from seed SEED+3), for the Helmholtz kernel.
+    #[arg(long)]
+    pub complex: bool,
     /// Output: FILE.h5 (PyExaFMM layout) or a PREFIX for PREFIX.sources.npy and
     /// PREFIX.charges.npy (charges uniform in [-1, 1]).
     #[arg(long)]
@@ -61,7 +65,16 @@ pub fn cmd_generate(a: &GenerateArgs, ui: &Ui) -> Result<(), Fail> {
         dim: a.dim as usize,
         dtype: a.precision.dtype(),
         sources,
-        charges: charges::<f64>(a.n, a.seed + 1),
+        charges: if a.complex {
+            let (re, im) = (
+                charges::<f64>(a.n, a.seed + 1),
+                charges::<f64>(a.n, a.seed + 3),
+            );
+            re.iter().zip(&im).flat_map(|(&r, &i)| [r, i]).collect()
+        } else {
+            charges::<f64>(a.n, a.seed + 1)
+        },
+        complex_charges: a.complex,
         targets,
     };
     pb.set_message(format!("writing {}", a.out.display()));

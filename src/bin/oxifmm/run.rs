@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use clap::Args;
 use oxifmm::io::{self, Problem, Results};
-use oxifmm::{Expansion, Fmm, Kernel, Laplace, Real, SupportedOrder};
+use oxifmm::{Expansion, Fmm, Kernel, Laplace, Real, SupportedOrder, Value};
 
 use crate::cli::{Fail, KernelArg, Prec, Ui, cache_mode, dispatch, init_threads, to_points};
 
@@ -18,7 +18,9 @@ pub struct RunArgs {
     /// Default: the input's targets, else the sources.
     #[arg(long)]
     pub targets: Option<PathBuf>,
-    /// The kernel: `laplace` (2D and 3D) or `yukawa:KAPPA` (3D, `exp(-KAPPA r) / (4 pi r)`).
+    /// The kernel: `laplace` (2D and 3D), `yukawa:KAPPA` (3D, `exp(-KAPPA r) / (4 pi r)`),
+    /// `helmholtz:K` or `helmholtz:RE,IM` (3D, `exp(i k r) / (4 pi r)`, Im k >= 0: complex
+    /// potentials; real charges are taken with zero imaginary part).
     #[arg(long, default_value = "laplace", value_parser = KernelArg::parse)]
     pub kernel: KernelArg,
     /// Expansion order: the accuracy knob (f64 p=6 gives ~2e-6 relative error, f32 p=4 ~3e-4;
@@ -50,7 +52,7 @@ pub struct RunArgs {
 }
 
 fn evaluate<const P: usize, const D: usize, T: Real>(
-    kernel: &(impl Kernel<D, Value<T> = T> + std::fmt::Debug),
+    kernel: &(impl Kernel<D> + std::fmt::Debug),
     p: &Problem,
     a: &RunArgs,
     ui: &Ui,
@@ -60,7 +62,7 @@ where
 {
     let sources = to_points::<T, D>(&p.sources);
     let targets = p.targets.as_deref().map(to_points::<T, D>);
-    let q: Vec<T> = p.charges.iter().map(|&x| T::from_f64(x)).collect();
+    let q = charges::<D, T, _>(kernel, p)?;
     ui.say(format!(
         "oxifmm: {} {D}D, {} sources, {} targets, order {P}, {}, leaf {}, gradients {}, \
          threads {}",
@@ -96,16 +98,47 @@ where
     if let Some(r) = fmm.last_report() {
         ui.say(format!("\n-- {r}"));
     }
+    let reals = |v: &[T]| -> Vec<f64> { v.iter().map(|x| x.to_f64()).collect() };
     Ok(Results {
         dim: D,
-        dtype: Prec::of::<T>().dtype(),
-        potentials: out.potentials.iter().map(|x| x.to_f64()).collect(),
-        gradients: a.gradients.then(|| {
-            out.gradients
-                .iter()
-                .flat_map(|g| g.iter().map(|x| x.to_f64()))
-                .collect()
-        }),
+        dtype: Prec::of::<T>().dtype().with_complex(is_complex(&q)),
+        potentials: reals(Value::as_reals(&out.potentials)),
+        gradients: a
+            .gradients
+            .then(|| reals(Value::as_reals(out.gradients.as_flattened()))),
+    })
+}
+
+/// Whether values of `V` are complex.
+fn is_complex<V: Value>(_: &[V]) -> bool {
+    V::REALS == 2
+}
+
+/// The problem's charges as the kernel's values: real charges are widened to a complex kernel
+/// (zero imaginary part); complex charges for a real kernel are refused.
+fn charges<const D: usize, T: Real, K: Kernel<D>>(
+    _kernel: &K,
+    p: &Problem,
+) -> Result<Vec<K::Value<T>>, Fail> {
+    let complex_kernel = <K::Value<T> as Value>::REALS == 2;
+    if p.complex_charges && !complex_kernel {
+        return Err(Fail::Input(
+            "the charges are complex but the kernel is real: use a complex kernel \
+             (--kernel helmholtz:K) or real charges"
+                .into(),
+        ));
+    }
+    let t = T::from_f64;
+    Ok(if p.complex_charges {
+        p.charges
+            .chunks_exact(2)
+            .map(|z| Value::from_parts(t(z[0]), t(z[1])))
+            .collect()
+    } else {
+        p.charges
+            .iter()
+            .map(|&x| Value::from_parts(t(x), T::ZERO))
+            .collect()
     })
 }
 
@@ -131,9 +164,17 @@ pub fn cmd_run(a: &RunArgs, ui: &Ui) -> Result<(), Fail> {
         KernelArg::Yukawa(k) if problem.dim == 3 => {
             dispatch!(@3d prec, a.order, evaluate, (&k, &problem, a, ui))?
         }
-        KernelArg::Yukawa(_) => {
+        KernelArg::Helmholtz(k) if problem.dim == 3 => {
+            dispatch!(@3d prec, a.order, evaluate, (&k, &problem, a, ui))?
+        }
+        KernelArg::Yukawa(_) | KernelArg::Helmholtz(_) => {
+            let name = if matches!(a.kernel, KernelArg::Yukawa(_)) {
+                "Yukawa"
+            } else {
+                "Helmholtz"
+            };
             return Err(Fail::Usage(format!(
-                "the Yukawa kernel is 3D; the input is {}D",
+                "the {name} kernel is 3D; the input is {}D (--kernel laplace works in 2D)",
                 problem.dim
             )));
         }

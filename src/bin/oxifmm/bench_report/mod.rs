@@ -11,11 +11,34 @@ use std::time::Instant;
 use clap::Args;
 use oxifmm::fs::write_atomic;
 use oxifmm::points::{Distribution, charges, generate};
-use oxifmm::{CacheMode, Fmm, Laplace};
+use oxifmm::{CacheMode, Fmm, Helmholtz, Laplace, Yukawa};
 
 use crate::cli::{Fail, Prec, Ui, init_threads};
 use measure::{bench_case, bench_precompute, cpu_model, mib};
 use svg::operators_svg;
+
+/// The Yukawa screening constant of the report's table (the issue's 1M-point target problem).
+const YUKAWA_KAPPA: f64 = 20.0;
+/// The Helmholtz wavenumber of the report's table (about 1.7 wavelengths across the unit cube).
+const HELMHOLTZ_K: f64 = 10.0;
+
+/// The kernels of the parameter table.
+#[derive(Clone, Copy, Debug)]
+enum Bench {
+    Laplace,
+    Yukawa,
+    Helmholtz,
+}
+
+impl Bench {
+    fn label(self) -> String {
+        match self {
+            Bench::Laplace => "Laplace".into(),
+            Bench::Yukawa => format!("Yukawa kappa={YUKAWA_KAPPA}"),
+            Bench::Helmholtz => format!("Helmholtz k={HELMHOLTZ_K}"),
+        }
+    }
+}
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
@@ -72,7 +95,7 @@ pub fn cmd_bench(a: &BenchArgs, ui: &Ui) -> Result<(), Fail> {
     let _ = writeln!(md, "# oxifmm benchmark report\n");
     let _ = writeln!(
         md,
-        "Laplace 3D. Machine: {}, {} rayon threads. Command: `{}`.{}\n",
+        "3D: Laplace, Yukawa (kappa {YUKAWA_KAPPA}), Helmholtz (k {HELMHOLTZ_K}). Machine: {}, {} rayon threads. Command: `{}`.{}\n",
         cpu_model(),
         threads,
         std::env::args().collect::<Vec<_>>().join(" "),
@@ -156,22 +179,47 @@ pub fn cmd_bench(a: &BenchArgs, ui: &Ui) -> Result<(), Fail> {
         );
     }
 
-    // (b) parameter table.
-    let settings: Vec<(usize, Distribution, Prec)> = sizes
+    // (b) parameter table: Laplace on both distributions, the other kernels on uniform points.
+    let settings: Vec<(Bench, usize, Distribution, Prec)> = sizes
         .iter()
         .flat_map(|&n| {
-            [Distribution::Uniform, Distribution::Sphere]
+            let laplace = [Distribution::Uniform, Distribution::Sphere]
                 .into_iter()
-                .flat_map(move |d| [Prec::F64, Prec::F32].map(|p| (n, d, p)))
+                .flat_map(move |d| [Prec::F64, Prec::F32].map(|p| (Bench::Laplace, n, d, p)));
+            let others = [Bench::Yukawa, Bench::Helmholtz]
+                .into_iter()
+                .flat_map(move |k| {
+                    [Prec::F64, Prec::F32].map(|p| (k, n, Distribution::Uniform, p))
+                });
+            laplace.chain(others)
         })
         .collect();
     let pb = ui.bar(settings.len() as u64);
     let mut rows = Vec::new();
-    for &(n, dist, prec) in &settings {
-        pb.set_message(format!("N = {n} {dist:?} {prec:?}"));
-        let row = match prec {
-            Prec::F64 => bench_case::<6, f64>(n, dist, 150, samples, &cache)?,
-            Prec::F32 => bench_case::<4, f32>(n, dist, 150, samples, &cache)?,
+    let yukawa = Yukawa::new(YUKAWA_KAPPA)?;
+    let helmholtz = Helmholtz::new(HELMHOLTZ_K)?;
+    for &(kernel, n, dist, prec) in &settings {
+        let label = kernel.label();
+        pb.set_message(format!("{label} N = {n} {dist:?} {prec:?}"));
+        let row = match (kernel, prec) {
+            (Bench::Laplace, Prec::F64) => {
+                bench_case::<6, f64, _>(&Laplace, &label, n, dist, 150, samples, &cache)?
+            }
+            (Bench::Laplace, Prec::F32) => {
+                bench_case::<4, f32, _>(&Laplace, &label, n, dist, 150, samples, &cache)?
+            }
+            (Bench::Yukawa, Prec::F64) => {
+                bench_case::<7, f64, _>(&yukawa, &label, n, dist, 150, samples, &cache)?
+            }
+            (Bench::Yukawa, Prec::F32) => {
+                bench_case::<4, f32, _>(&yukawa, &label, n, dist, 150, samples, &cache)?
+            }
+            (Bench::Helmholtz, Prec::F64) => {
+                bench_case::<7, f64, _>(&helmholtz, &label, n, dist, 150, samples, &cache)?
+            }
+            (Bench::Helmholtz, Prec::F32) => {
+                bench_case::<4, f32, _>(&helmholtz, &label, n, dist, 150, samples, &cache)?
+            }
         };
         rows.push(row);
         pb.inc(1);
@@ -184,9 +232,11 @@ pub fn cmd_bench(a: &BenchArgs, ui: &Ui) -> Result<(), Fail> {
          RSS is the growth of the process's VmHWM over its resident size at the start of the \
          setting (reset with `/proc/self/clear_refs`): points, charges, FMM and results; \
          \"FMM MiB\" is what `build_report()` counts (tree, lists, operators, workspace). \
-         Build includes loading operators from the cache.\n\n\
-         | N | distribution | precision | order | leaf | build (s) | evaluate (s) | rel. L2 error | peak RSS growth (MiB) | FMM (MiB) | M2L share | P2P share |\n\
-         |---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+         Build includes loading operators from the cache (Yukawa and Helmholtz have operators \
+         per level: a first build computes them, the timed second one loads them). Helmholtz \
+         charges are complex, real and imaginary parts in [-1, 1].\n\n\
+         | kernel | N | distribution | precision | order | leaf | build (s) | evaluate (s) | rel. L2 error | peak RSS growth (MiB) | FMM (MiB) | M2L share | P2P share |\n\
+         |---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for r in &rows {
         let tot: f64 = r
@@ -203,7 +253,8 @@ pub fn cmd_bench(a: &BenchArgs, ui: &Ui) -> Result<(), Fail> {
         };
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {} | {:.3} | {:.3} | {:.2e} | {} | {:.1} | {:.0} % | {:.0} % |",
+            "| {} | {} | {} | {} | {} | {} | {:.3} | {:.3} | {:.2e} | {} | {:.1} | {:.0} % | {:.0} % |",
+            r.kernel,
             r.n,
             r.dist,
             r.precision,
