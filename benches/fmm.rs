@@ -1,11 +1,77 @@
 //! The whole FMM: `evaluate` alone, and `build` with a warm operator cache, for 100k and 1M
-//! points, uniform and on a sphere surface (Laplace 3D; f64 p = 6 and f32 p = 4).
+//! points, uniform and on a sphere surface (Laplace 3D; f64 p = 6 and f32 p = 4), and per
+//! kernel (group `fmm_kernels`, uniform points): Yukawa kappa = 20 and Helmholtz k = 10 (complex
+//! charges), f64 p = 7 and f32 p = 4, the 1M-point target problems.
 //!
 //! `OXIFMM_BENCH_QUICK=1` limits it to 100k points.
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
 use oxifmm::points::{Distribution, charges, generate};
-use oxifmm::{CacheMode, Fmm, Laplace};
+use oxifmm::{
+    CacheMode, Expansion, Fmm, Helmholtz, Kernel, Laplace, Real, SupportedOrder, Value, Yukawa,
+};
+use std::path::Path;
 use std::time::Duration;
+
+/// `evaluate` and a warm `build` of `kernel` at order `P`, precision `T`, `n` uniform points;
+/// charges uniform in [-1, 1] (both parts for a complex kernel).
+fn kernel_case<const P: usize, T: Real, K: Kernel<3>>(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    kernel: &K,
+    label: &str,
+    n: usize,
+    dir: &Path,
+) where
+    Expansion<P, 3>: SupportedOrder,
+{
+    let pts = generate::<T, 3>(Distribution::Uniform, n, 1);
+    let (re, im) = (charges::<T>(n, 2), charges::<T>(n, 3));
+    let q: Vec<K::Value<T>> = re
+        .iter()
+        .zip(&im)
+        .map(|(&r, &i)| Value::from_parts(r, i))
+        .collect();
+    let build = || {
+        Fmm::<K, P, 3, T>::with_kernel(kernel.clone())
+            .sources(&pts)
+            .max_points_per_leaf(150)
+            .cache(CacheMode::Dir(dir.to_path_buf()))
+            .build()
+            .unwrap()
+    };
+    // The first build computes the per-level operators into the cache; the benched ones load.
+    let fmm = build();
+    let prec = T::PRECISION.name();
+    g.bench_function(format!("{label}_evaluate_{prec}_p{P}_uniform_{n}"), |b| {
+        b.iter(|| fmm.evaluate(&q).unwrap())
+    });
+    g.bench_function(format!("{label}_build_warm_{prec}_p{P}_uniform_{n}"), |b| {
+        b.iter(build)
+    });
+}
+
+fn kernels(c: &mut Criterion) {
+    let dir = std::env::temp_dir().join("oxifmm-bench-cache");
+    let sizes: &[usize] = if std::env::var_os("OXIFMM_BENCH_QUICK").is_some() {
+        &[100_000]
+    } else {
+        &[100_000, 1_000_000]
+    };
+    let mut g = c.benchmark_group("fmm_kernels");
+    g.sample_size(10)
+        .measurement_time(Duration::from_secs(10))
+        .warm_up_time(Duration::from_secs(1));
+    let yukawa = Yukawa::new(20.0).unwrap();
+    let helmholtz = Helmholtz::new(10.0).unwrap();
+    for &n in sizes {
+        g.throughput(Throughput::Elements(n as u64));
+        kernel_case::<7, f64, _>(&mut g, &yukawa, "yukawa20", n, &dir);
+        kernel_case::<4, f32, _>(&mut g, &yukawa, "yukawa20", n, &dir);
+        kernel_case::<7, f64, _>(&mut g, &helmholtz, "helmholtz10", n, &dir);
+        kernel_case::<4, f32, _>(&mut g, &helmholtz, "helmholtz10", n, &dir);
+    }
+    g.finish();
+}
 
 fn bench(c: &mut Criterion) {
     let dir = std::env::temp_dir().join("oxifmm-bench-cache");
@@ -55,5 +121,5 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+criterion_group!(benches, bench, kernels);
 criterion_main!(benches);
