@@ -342,7 +342,11 @@ fn dispatcher(t: &str, ks: &[usize]) -> String {
         "/// Runs the {t} kernel with fixed inner dimension `k` (see [`FIXED_K`]) through pulp's run-time\n/// dispatch; returns the arguments back when there is no kernel for `k`. Inlined: a constant\n/// `k` (the order trait's surface size) leaves only its own arm.\n#[inline(always)]\nfn dispatch_{t}(k: usize, g: GemmArgs<'_, {t}>) -> Result<(), GemmArgs<'_, {t}>> {{"
     )
     .unwrap();
-    writeln!(s, "let arch = pulp::Arch::new();\nmatch k {{").unwrap();
+    writeln!(
+        s,
+        "let arch = crate::kernel::simd::arch_avx2();\nmatch k {{"
+    )
+    .unwrap();
     for &k in ks {
         writeln!(s, "{k} => arch.dispatch({}(g)),", struct_name(t, k)).unwrap();
     }

@@ -294,3 +294,18 @@ fn helmholtz_warns_when_boxes_are_too_many_wavelengths_across() {
     assert!(high.build_report().to_string().contains("warning: "));
     assert!(build(3.0).build_report().warnings.is_empty());
 }
+
+/// Helmholtz at 5 wavelengths across the root box (`k w` about 8 at level 2): order 6 is past
+/// its range, order 8 holds the accuracy (real k only here: the order-8 operators of each
+/// level take a minute to compute; complex k is checked at 0.5 and 2 wavelengths above).
+#[test]
+fn helmholtz_f64_five_wavelengths_needs_order_8() {
+    let per_wavelength = 2.0 * std::f64::consts::PI / 1.0625;
+    let k = Helmholtz::new(5.0 * per_wavelength).unwrap();
+    let case = Case::new(Distribution::Uniform, 4000);
+    let (p6, _) = case.errors::<Helmholtz, 6, 3, f64>(&k);
+    let (p8, _) = case.errors::<Helmholtz, 8, 3, f64>(&k);
+    println!("helmholtz 5 wavelengths: p=6 {p6:.2e}, p=8 {p8:.2e}");
+    assert!(p8 < 0.3 * p6, "no fall with order: {p6:e} -> {p8:e}");
+    assert!(p8 < 1e-5, "p = 8: {p8:e}");
+}

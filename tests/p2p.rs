@@ -691,3 +691,26 @@ fn helmholtz_full_range() {
         }
     }
 }
+
+/// Every instruction set the CPU has passes the same checks: the microkernels against the
+/// reference, coincident points, and the full range of r. (Other tests of this binary may run
+/// meanwhile under a lower limit; every level must pass them too.)
+#[test]
+fn every_simd_level_passes_the_checks() {
+    use oxifmm::kernel::simd::{SimdLimit, set_simd_limit, simd_limit};
+    let before = simd_limit();
+    for limit in [SimdLimit::Scalar, SimdLimit::Avx2, SimdLimit::Avx512] {
+        set_simd_limit(limit);
+        laplace3d_microkernels_match_reference();
+        laplace2d_microkernels_match_reference();
+        coincident_points_contribute_zero();
+        laplace3d_f64_full_range();
+        laplace2d_log_range();
+        yukawa_microkernels_match_reference();
+        yukawa_full_range();
+        helmholtz_microkernels_match_reference();
+        helmholtz_full_range();
+        near_coincident_points_stay_finite();
+    }
+    set_simd_limit(before);
+}

@@ -350,7 +350,7 @@ pub fn dispatcher(spec: &KernelSpec) -> String {
         writeln!(s, "let charges = <T::Complex as Value>::as_reals(charges);").unwrap();
         writeln!(s, "let out = <T::Complex as Value>::as_reals_mut(out);").unwrap();
     }
-    writeln!(s, "let arch = pulp::Arch::new();").unwrap();
+    writeln!(s, "let arch = crate::kernel::simd::arch_best();").unwrap();
     writeln!(s, "match T::PRECISION {{").unwrap();
     for t in PRECISIONS {
         let variant = if *t == "f32" { "F32" } else { "F64" };

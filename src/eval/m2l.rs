@@ -223,7 +223,7 @@ impl<K: Kernel<D>, O: SupportedOrder, const D: usize, T: Real> Ctx<'_, K, O, D, 
             let (accum, rest) = rest.split_at_mut(len_accum);
             let (m, scratch) = rest.split_at_mut(len_m);
             // Source spectra, [kx][source parent][j][re 8 | im 8] (children in lanes).
-            pulp::Arch::new().dispatch(Forward {
+            crate::kernel::simd::arch_avx2().dispatch(Forward {
                 ctx: self,
                 plan,
                 g,
@@ -246,7 +246,7 @@ impl<K: Kernel<D>, O: SupportedOrder, const D: usize, T: Real> Ctx<'_, K, O, D, 
                 pair_table: &self.ops.pair_table,
             });
             // Back to check potentials, 8 target children at a time.
-            pulp::Arch::new().dispatch(Inverse {
+            crate::kernel::simd::arch_avx2().dispatch(Inverse {
                 ctx: self,
                 plan,
                 g,

@@ -54,6 +54,99 @@
 
 use pulp::{Simd, bytemuck};
 
+/// The widest instruction set the SIMD kernels may use: a ceiling below what the CPU has, for
+/// comparisons and reproducibility (AVX-512 and AVX2 round differently in the last bits).
+/// Set by [`set_simd_limit`] or, before the first kernel runs, by the environment variable
+/// `OXIFMM_SIMD` (`scalar`, `avx2` or `avx512`); the default is no limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SimdLimit {
+    /// Plain scalar code.
+    Scalar = 0,
+    /// AVX2 + FMA at most (x86-64-v3).
+    Avx2 = 1,
+    /// AVX-512 at most (x86-64-v4): no limit.
+    Avx512 = 2,
+}
+
+/// The current limit: `u8::MAX` until read from the environment.
+static SIMD_LIMIT: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(u8::MAX);
+
+/// Sets the widest instruction set the SIMD kernels may use from now on (process-wide).
+pub fn set_simd_limit(limit: SimdLimit) {
+    SIMD_LIMIT.store(limit as u8, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The widest instruction set the SIMD kernels may use (see [`SimdLimit`]).
+pub fn simd_limit() -> SimdLimit {
+    use std::sync::atomic::Ordering::Relaxed;
+    let from = |v: u8| match v {
+        0 => SimdLimit::Scalar,
+        1 => SimdLimit::Avx2,
+        _ => SimdLimit::Avx512,
+    };
+    let v = SIMD_LIMIT.load(Relaxed);
+    if v != u8::MAX {
+        return from(v);
+    }
+    let limit = match std::env::var("OXIFMM_SIMD").as_deref() {
+        Ok("scalar") => SimdLimit::Scalar,
+        Ok("avx2") => SimdLimit::Avx2,
+        _ => SimdLimit::Avx512,
+    };
+    // A concurrent `set_simd_limit` wins over the environment.
+    let _ = SIMD_LIMIT.compare_exchange(u8::MAX, limit as u8, Relaxed, Relaxed);
+    from(SIMD_LIMIT.load(Relaxed))
+}
+
+/// The instruction set for kernels that are not (yet) measured faster with AVX-512 (the FFT
+/// transforms and Hadamard products, the fixed-size products): AVX2 + FMA where the CPU has
+/// it, under [`simd_limit`]; on other architectures the best pulp offers (NEON on Arm).
+#[inline]
+pub fn arch_avx2() -> pulp::Arch {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if simd_limit() == SimdLimit::Scalar {
+            return pulp::Arch::Scalar;
+        }
+        if let Some(v3) = pulp::x86::V3::try_new() {
+            return pulp::Arch::V3(v3);
+        }
+    }
+    pulp::Arch::new()
+}
+
+/// The best instruction set the CPU has, under [`simd_limit`]: AVX-512 where present (pulp is
+/// built with its `x86-v4` level), for the P2P microkernels, which run about twice as many
+/// pairs per second with it (the f64 reciprocal square root from `vrsqrt14pd`).
+#[inline]
+pub fn arch_best() -> pulp::Arch {
+    #[cfg(target_arch = "x86_64")]
+    if simd_limit() != SimdLimit::Avx512 {
+        return arch_avx2();
+    }
+    pulp::Arch::new()
+}
+
+/// `y <- y (3/2 - x y^2 / 2)`: one Newton step for `1/sqrt(x)` (doubles the correct bits).
+#[inline(always)]
+fn rsqrt_step_f64s<S: Simd>(simd: S, x: S::f64s, y: S::f64s) -> S::f64s {
+    let neg_half_x = simd.mul_f64s(x, simd.splat_f64s(-0.5));
+    let t = simd.mul_f64s(neg_half_x, y);
+    let r = simd.mul_add_e_f64s(t, y, simd.splat_f64s(0.5));
+    simd.mul_add_e_f64s(y, r, y)
+}
+
+/// `1/sqrt(x)` on AVX-512: `vrsqrt14pd` (relative error below 2^-14) and two Newton steps
+/// (about 2^-52). Zero gives NaN or infinity, which the caller masks out.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn rsqrt14_f64s<S: Simd>(simd: S, v4: pulp::x86::V4, x: S::f64s) -> S::f64s {
+    // `S` is `V4` here, so `S::f64s` is `f64x8`.
+    let y: S::f64s = bytemuck::cast(v4.avx512f._mm512_rsqrt14_pd(bytemuck::cast(x)));
+    let y = rsqrt_step_f64s(simd, x, y);
+    rsqrt_step_f64s(simd, x, y)
+}
+
 /// `1 / x` per lane.
 #[inline(always)]
 pub fn recip_f32s<S: Simd>(simd: S, x: S::f32s) -> S::f32s {
@@ -66,14 +159,20 @@ pub fn recip_f64s<S: Simd>(simd: S, x: S::f64s) -> S::f64s {
     simd.div_f64s(simd.splat_f64s(1.0), x)
 }
 
-/// `1 / sqrt(x)` per lane, correctly rounded square root and division.
+/// `1 / sqrt(x)` per lane: on AVX-512 `vrsqrt14pd` and two Newton steps (a few ulp),
+/// elsewhere the correctly rounded square root and a division.
 #[inline(always)]
 pub fn rsqrt_f64s<S: Simd>(simd: S, x: S::f64s) -> S::f64s {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(v4) = (&simd as &dyn core::any::Any).downcast_ref::<pulp::x86::V4>() {
+        return rsqrt14_f64s(simd, *v4, x);
+    }
     simd.div_f64s(simd.splat_f64s(1.0), simd.sqrt_f64s(x))
 }
 
-/// `1 / sqrt(x)` per lane: on AVX2 the approximate reciprocal square root plus one Newton step
-/// (relative error about 2^-22), elsewhere `sqrt` and a division.
+/// `1 / sqrt(x)` per lane: on AVX2 the approximate reciprocal square root (`vrsqrtps`, 12 bits),
+/// on AVX-512 `vrsqrt14ps` (14 bits), either plus one Newton step (relative error about 2^-22
+/// or better); elsewhere `sqrt` and a division.
 #[inline(always)]
 pub fn rsqrt_f32s<S: Simd>(simd: S, x: S::f32s) -> S::f32s {
     #[cfg(target_arch = "x86_64")]
@@ -83,6 +182,13 @@ pub fn rsqrt_f32s<S: Simd>(simd: S, x: S::f32s) -> S::f32s {
             // `S::f32s` is `f32x8` when `S` is `V3`.
             let y: S::f32s = bytemuck::cast(v3.approx_reciprocal_sqrt_f32x8(bytemuck::cast(x)));
             // Newton: y <- y (3/2 - x y^2 / 2).
+            let xyy = simd.mul_f32s(simd.mul_f32s(x, y), y);
+            let c = simd.mul_add_e_f32s(xyy, simd.splat_f32s(-0.5), simd.splat_f32s(1.5));
+            return simd.mul_f32s(y, c);
+        }
+        if let Some(v4) = (&simd as &dyn core::any::Any).downcast_ref::<pulp::x86::V4>() {
+            // `S::f32s` is `f32x16` when `S` is `V4`: `vrsqrt14ps` (14 bits), one Newton step.
+            let y: S::f32s = bytemuck::cast(v4.avx512f._mm512_rsqrt14_ps(bytemuck::cast(x)));
             let xyy = simd.mul_f32s(simd.mul_f32s(x, y), y);
             let c = simd.mul_add_e_f32s(xyy, simd.splat_f32s(-0.5), simd.splat_f32s(1.5));
             return simd.mul_f32s(y, c);
@@ -113,7 +219,8 @@ fn rsqrt_newton_v3<S: Simd>(simd: S, v3: pulp::x86::V3, x: S::f64s) -> S::f64s {
 }
 
 /// `(1/sqrt(a), 1/sqrt(b))` per lane. On AVX2 `a` by `rsqrt_newton_v3` (FMA ports) and `b`
-/// by a square root and a division (the divider), which overlap; elsewhere with one division
+/// by a square root and a division (the divider), which overlap; on AVX-512 both by
+/// `vrsqrt14pd` and two Newton steps; elsewhere with one division
 /// for both:
 /// `p = 1/(sqrt(a) sqrt(b))`, `1/sqrt(a) = sqrt(b) p`, `1/sqrt(b) = sqrt(a) p` (about 2 ulp),
 /// where a zero argument is replaced by 1 first, so that it cannot spoil the other one. On
@@ -130,6 +237,9 @@ pub fn rsqrt2_f64s<S: Simd>(simd: S, a: S::f64s, b: S::f64s) -> (S::f64s, S::f64
                 rsqrt_newton_v3(simd, *v3, a),
                 simd.div_f64s(one, simd.sqrt_f64s(b)),
             );
+        }
+        if let Some(v4) = (&simd as &dyn core::any::Any).downcast_ref::<pulp::x86::V4>() {
+            return (rsqrt14_f64s(simd, *v4, a), rsqrt14_f64s(simd, *v4, b));
         }
     }
     let zero = simd.splat_f64s(0.0);

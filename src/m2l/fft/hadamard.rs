@@ -144,7 +144,7 @@ pub(crate) fn hadamard<O: SupportedOrder, T: Real>(h: HadamardArgs<'_, T>) {
             }
         }
     }
-    let ok = pulp::Arch::new().dispatch(Run::<O, T> {
+    let ok = crate::kernel::simd::arch_avx2().dispatch(Run::<O, T> {
         h,
         _order: std::marker::PhantomData,
     });
