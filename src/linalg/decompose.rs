@@ -1,7 +1,8 @@
 //! The decompositions of the operator precomputation, all sequential (so that operators do not
 //! depend on the thread count; parallelism comes from independent items): thin SVD, Householder
 //! QR, a certified randomised low-rank factorisation, and the SVD of a stack of square blocks
-//! through a tall-skinny QR.
+//! through a tall-skinny QR. Each is generic over [`Field`]: real (`f64`) or complex (`c64`,
+//! for the complex kernels' M2L, half the work of the realified real matrices).
 
 use faer::diag::Diag;
 use faer::dyn_stack::{MemBuffer, MemStack};
@@ -12,34 +13,81 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 
+/// The entries of the decomposed matrices: `f64` or `c64` (faer's field, with `f64` parts).
+pub(crate) trait Field: faer::traits::ComplexField<Real = f64> + Copy {
+    /// The value with real part `x` and no imaginary part.
+    fn from_re(x: f64) -> Self;
+    /// The real part.
+    fn re_part(self) -> f64;
+    /// `self * x`.
+    fn scale(self, x: f64) -> Self;
+    /// The complex conjugate (the value itself when real).
+    fn conjugate(self) -> Self;
+}
+
+impl Field for f64 {
+    fn from_re(x: f64) -> Self {
+        x
+    }
+    fn re_part(self) -> f64 {
+        self
+    }
+    fn scale(self, x: f64) -> Self {
+        self * x
+    }
+    fn conjugate(self) -> Self {
+        self
+    }
+}
+
+impl Field for faer::c64 {
+    fn from_re(x: f64) -> Self {
+        faer::c64::new(x, 0.0)
+    }
+    fn re_part(self) -> f64 {
+        self.re
+    }
+    fn scale(self, x: f64) -> Self {
+        faer::c64::new(self.re * x, self.im * x)
+    }
+    fn conjugate(self) -> Self {
+        faer::c64::new(self.re, -self.im)
+    }
+}
+
 /// `a * b`, sequential: operator precomputation must not depend on the thread count, so
 /// every dense kernel here runs in a fixed order (parallelism comes from independent items).
-pub(crate) fn mul(a: MatRef<f64>, b: MatRef<f64>) -> Mat<f64> {
+pub(crate) fn mul<T: Field>(a: MatRef<T>, b: MatRef<T>) -> Mat<T> {
     let mut c = Mat::zeros(a.nrows(), b.ncols());
-    matmul(c.as_mut(), Accum::Replace, a, b, 1.0, Par::Seq);
+    matmul(c.as_mut(), Accum::Replace, a, b, T::from_re(1.0), Par::Seq);
     c
 }
 
-/// Singular values, left vectors (when asked for), right vectors.
-pub(crate) type SvdParts = (Vec<f64>, Option<Mat<f64>>, Mat<f64>);
+/// The conjugate transpose of `m`, as a new matrix (the transpose when real).
+pub(crate) fn adjoint<T: Field>(m: MatRef<T>) -> Mat<T> {
+    Mat::from_fn(m.ncols(), m.nrows(), |i, j| m[(j, i)].conjugate())
+}
 
-/// Thin SVD `a = u s v^T`, sequential (see [`mul`]); `u` only when asked for.
-pub(crate) fn svd_seq(a: MatRef<f64>, want_u: bool, what: &str) -> Result<SvdParts> {
+/// Singular values, left vectors (when asked for), right vectors.
+pub(crate) type SvdParts<T> = (Vec<f64>, Option<Mat<T>>, Mat<T>);
+
+/// Thin SVD `a = u s v^H`, sequential (see [`mul`]); `u` only when asked for.
+pub(crate) fn svd_seq<T: Field>(a: MatRef<T>, want_u: bool, what: &str) -> Result<SvdParts<T>> {
     let (m, n) = a.shape();
     let k = m.min(n);
-    let mut s = Diag::<f64>::zeros(k);
+    let mut s = Diag::<T>::zeros(k);
     let mut u = if want_u {
-        Some(Mat::<f64>::zeros(m, k))
+        Some(Mat::<T>::zeros(m, k))
     } else {
         None
     };
-    let mut v = Mat::<f64>::zeros(n, k);
+    let mut v = Mat::<T>::zeros(n, k);
     let cu = if want_u {
         ComputeSvdVectors::Thin
     } else {
         ComputeSvdVectors::No
     };
-    let req = svd_scratch::<f64>(
+    let req = svd_scratch::<T>(
         m,
         n,
         cu,
@@ -59,18 +107,19 @@ pub(crate) fn svd_seq(a: MatRef<f64>, want_u: bool, what: &str) -> Result<SvdPar
     )
     .map_err(|_| svd_failed(what))?;
     let sv = s.column_vector();
-    Ok(((0..k).map(|i| sv[i]).collect(), u, v))
+    Ok(((0..k).map(|i| sv[i].re_part()).collect(), u, v))
 }
 
 /// A truncated factorisation `m ~= a * bt`: rank `r`, `a` (`rows x r`, the left singular
-/// vectors scaled by the singular values), `bt` (`r x cols`, the right singular vectors).
-pub(crate) struct LowRank {
+/// vectors scaled by the singular values), `bt` (`r x cols`, the right singular vectors,
+/// conjugate-transposed).
+pub(crate) struct LowRank<T> {
     /// The rank `r` kept.
     pub rank: usize,
     /// `rows x r`, column-major.
-    pub a: Mat<f64>,
+    pub a: Mat<T>,
     /// `r x cols`, column-major.
-    pub bt: Mat<f64>,
+    pub bt: Mat<T>,
     /// Whether the randomised path produced it (`false`: the full thin SVD did).
     #[cfg_attr(not(test), allow(dead_code))] // read by the tests of the two paths
     pub randomised: bool,
@@ -91,7 +140,12 @@ const SKETCH_START: usize = 32;
 /// truncation is within `tol s_max`); otherwise a wider sketch is tried
 /// ([`next_sketch_width`]). Once `2 l` would exceed `min(rows, cols)`, the sketch would save
 /// nothing, and the full thin SVD is used.
-pub(crate) fn low_rank(m: MatRef<f64>, tol: f64, seed: u64, what: &str) -> Result<LowRank> {
+pub(crate) fn low_rank<T: Field>(
+    m: MatRef<T>,
+    tol: f64,
+    seed: u64,
+    what: &str,
+) -> Result<LowRank<T>> {
     let (rows, cols) = m.shape();
     let small = rows.min(cols);
     if small == 0 {
@@ -105,13 +159,14 @@ pub(crate) fn low_rank(m: MatRef<f64>, tol: f64, seed: u64, what: &str) -> Resul
     let mut l = SKETCH_START;
     let mut rng = SplitMix64(seed);
     while 2 * l <= small {
-        let omega = Mat::from_fn(cols, l, |_, _| rng.uniform());
+        // A real sketch serves a complex matrix as well (its range is as generic).
+        let omega = Mat::from_fn(cols, l, |_, _| T::from_re(rng.uniform()));
         let q = orthonormal_basis(mul(m, omega.as_ref()).as_ref());
         // One power iteration (re-orthonormalised at each step, so that singular values far
         // below sqrt(eps) s_max keep their directions).
-        let q = orthonormal_basis(mul(m.transpose(), q.as_ref()).as_ref());
+        let q = orthonormal_basis(mul(adjoint(m).as_ref(), q.as_ref()).as_ref());
         let q = orthonormal_basis(mul(m, q.as_ref()).as_ref());
-        let b = mul(q.transpose(), m); // l x cols
+        let b = mul(adjoint(q.as_ref()).as_ref(), m); // l x cols
         let (s, ub, vb) = svd_seq(b.as_ref(), true, what)?;
         let smax = s[0];
         if smax == 0.0 {
@@ -123,7 +178,7 @@ pub(crate) fn low_rank(m: MatRef<f64>, tol: f64, seed: u64, what: &str) -> Resul
             Accum::Add,
             q.as_ref(),
             b.as_ref(),
-            -1.0,
+            T::from_re(-1.0),
             Par::Seq,
         );
         if resid.norm_l2() <= 0.1 * tol * smax {
@@ -138,15 +193,15 @@ pub(crate) fn low_rank(m: MatRef<f64>, tol: f64, seed: u64, what: &str) -> Resul
     Ok(LowRank::truncated(u.as_ref(), &s, v.as_ref(), tol, false))
 }
 
-impl LowRank {
-    /// `u s v^T` (`s` descending) truncated to the singular values above `tol * s[0]` (at
-    /// least one): `a = u_r s_r`, `bt = v_r^T`.
-    fn truncated(u: MatRef<f64>, s: &[f64], v: MatRef<f64>, tol: f64, randomised: bool) -> Self {
+impl<T: Field> LowRank<T> {
+    /// `u s v^H` (`s` descending) truncated to the singular values above `tol * s[0]` (at
+    /// least one): `a = u_r s_r`, `bt = v_r^H`.
+    fn truncated(u: MatRef<T>, s: &[f64], v: MatRef<T>, tol: f64, randomised: bool) -> Self {
         let r = s.iter().filter(|&&x| x > tol * s[0]).count().max(1);
         LowRank {
             rank: r,
-            a: Mat::from_fn(u.nrows(), r, |i, j| u[(i, j)] * s[j]),
-            bt: v.subcols(0, r).transpose().to_owned(),
+            a: Mat::from_fn(u.nrows(), r, |i, j| u[(i, j)].scale(s[j])),
+            bt: adjoint(v.subcols(0, r)),
             randomised,
         }
     }
@@ -189,14 +244,14 @@ impl SplitMix64 {
 
 /// Householder QR of `a` (`rows >= cols`) in place, sequential (see [`mul`]): `R` on and
 /// above the diagonal, the Householder vectors below it, and their block coefficients.
-pub(crate) fn qr_seq(a: &mut Mat<f64>) -> Mat<f64> {
+pub(crate) fn qr_seq<T: Field>(a: &mut Mat<T>) -> Mat<T> {
     use faer::linalg::qr::no_pivoting::factor::{
         qr_in_place, qr_in_place_scratch, recommended_block_size,
     };
     let (m, n) = a.shape();
-    let block = recommended_block_size::<f64>(m, n);
-    let mut coeff = Mat::<f64>::zeros(block, n);
-    let req = qr_in_place_scratch::<f64>(m, n, block, Par::Seq, Default::default());
+    let block = recommended_block_size::<T>(m, n);
+    let mut coeff = Mat::<T>::zeros(block, n);
+    let req = qr_in_place_scratch::<T>(m, n, block, Par::Seq, Default::default());
     qr_in_place(
         a.as_mut(),
         coeff.as_mut(),
@@ -209,7 +264,7 @@ pub(crate) fn qr_seq(a: &mut Mat<f64>) -> Mat<f64> {
 
 /// An orthonormal basis of the columns of `y` (`rows >= cols`): the thin `Q` of its
 /// Householder QR.
-pub(crate) fn orthonormal_basis(y: MatRef<f64>) -> Mat<f64> {
+pub(crate) fn orthonormal_basis<T: Field>(y: MatRef<T>) -> Mat<T> {
     use faer::linalg::householder::{
         apply_block_householder_sequence_on_the_left_in_place_scratch as apply_scratch,
         apply_block_householder_sequence_on_the_left_in_place_with_conj as apply,
@@ -219,13 +274,13 @@ pub(crate) fn orthonormal_basis(y: MatRef<f64>) -> Mat<f64> {
     let coeff = qr_seq(&mut basis);
     // The Householder vectors are below the diagonal, with an implicit unit diagonal.
     for j in 0..n {
-        basis[(j, j)] = 1.0;
+        basis[(j, j)] = T::from_re(1.0);
         for i in 0..j {
-            basis[(i, j)] = 0.0;
+            basis[(i, j)] = T::from_re(0.0);
         }
     }
-    let mut q = Mat::<f64>::identity(m, n);
-    let req = apply_scratch::<f64>(m, coeff.nrows(), n);
+    let mut q = Mat::<T>::identity(m, n);
+    let req = apply_scratch::<T>(m, coeff.nrows(), n);
     apply(
         basis.as_ref(),
         coeff.as_ref(),
@@ -237,7 +292,8 @@ pub(crate) fn orthonormal_basis(y: MatRef<f64>) -> Mat<f64> {
     q
 }
 
-pub(crate) fn to_vec(m: faer::MatRef<f64>) -> Vec<f64> {
+/// The entries of `m`, column-major.
+pub(crate) fn to_vec<T: Field>(m: faer::MatRef<T>) -> Vec<T> {
     let mut v = Vec::with_capacity(m.nrows() * m.ncols());
     for j in 0..m.ncols() {
         for i in 0..m.nrows() {
@@ -259,21 +315,25 @@ pub(crate) fn svd_failed(what: &str) -> Error {
 const STACK_GROUPS: usize = 8;
 
 /// Singular values and right singular vectors of the tall matrix `[M_1; M_2; ...]` of the
-/// square `mats` (of `[M_1^T; M_2^T; ...]` with `transpose`), without forming it: a
+/// square `mats` (of `[M_1^H; M_2^H; ...]` with `transpose`, the conjugate transposes), without
+/// forming it: a
 /// tall-skinny QR, where each of [`STACK_GROUPS`] groups of consecutive blocks is reduced to
 /// its `R` factor in parallel, the stacked `R` factors are reduced once more, and the SVD of
 /// the final `n x n` `R` gives the singular values and right vectors of the whole, to the
 /// accuracy of a Householder QR (faer's SVD of a tall matrix also starts with one).
-pub(crate) fn stacked_svd(mats: &[Mat<f64>], transpose: bool) -> Result<(Vec<f64>, Mat<f64>)> {
+pub(crate) fn stacked_svd<T: Field>(
+    mats: &[Mat<T>],
+    transpose: bool,
+) -> Result<(Vec<f64>, Mat<T>)> {
     let n = mats[0].ncols();
     let per = mats.len().div_ceil(STACK_GROUPS);
-    let rs: Vec<Mat<f64>> = mats
+    let rs: Vec<Mat<T>> = mats
         .par_chunks(per)
         .map(|group| {
             r_factor(Mat::from_fn(group.len() * n, n, |i, j| {
                 let m = &group[i / n];
                 if transpose {
-                    m[(j, i % n)]
+                    m[(j, i % n)].conjugate()
                 } else {
                     m[(i % n, j)]
                 }
@@ -286,10 +346,14 @@ pub(crate) fn stacked_svd(mats: &[Mat<f64>], transpose: bool) -> Result<(Vec<f64
 }
 
 /// The `n x n` upper-triangular `R` of the Householder QR of `a` (`rows >= n`), sequential.
-fn r_factor(mut a: Mat<f64>) -> Mat<f64> {
+fn r_factor<T: Field>(mut a: Mat<T>) -> Mat<T> {
     let n = a.ncols();
     qr_seq(&mut a);
-    Mat::from_fn(n, n, |i, j| if i <= j { a[(i, j)] } else { 0.0 })
+    Mat::from_fn(
+        n,
+        n,
+        |i, j| if i <= j { a[(i, j)] } else { T::from_re(0.0) },
+    )
 }
 
 #[cfg(test)]
@@ -314,7 +378,7 @@ mod tests {
         svd_seq(m, false, "test").unwrap().0[0]
     }
 
-    fn residual(m: &Mat<f64>, f: &LowRank) -> Mat<f64> {
+    fn residual(m: &Mat<f64>, f: &LowRank<f64>) -> Mat<f64> {
         let mut r = m.clone();
         matmul(
             r.as_mut(),
@@ -382,7 +446,7 @@ mod tests {
             let whole = Mat::from_fn(mats.len() * n, n, |i, j| {
                 let m = &mats[i / n];
                 if transpose {
-                    m[(j, i % n)]
+                    m[(j, i % n)].conjugate()
                 } else {
                     m[(i % n, j)]
                 }
@@ -401,6 +465,59 @@ mod tests {
             let vtv = mul(v.transpose(), v.as_ref());
             let id = Mat::<f64>::identity(n, n);
             assert!(spectral_norm((vtv - id).as_ref()) < 1e-13);
+        }
+    }
+
+    /// The complex path: a complex matrix of known spectrum is factored to the tolerance, by
+    /// the randomised route and by the full SVD, and the stacked SVD of complex blocks gives
+    /// the singular values of the formed stack.
+    #[test]
+    fn complex_low_rank_and_stacked_svd() {
+        use faer::c64;
+        let n = 120;
+        let mut rng = SplitMix64(7);
+        let mut rnd =
+            |r: usize, c: usize| Mat::from_fn(r, c, |_, _| c64::new(rng.uniform(), rng.uniform()));
+        let q1 = orthonormal_basis(rnd(n, n).as_ref());
+        let q2 = orthonormal_basis(rnd(n, n).as_ref());
+        let s: Vec<f64> = (0..n).map(|i| 0.5f64.powi(i as i32)).collect();
+        let scaled = Mat::from_fn(n, n, |i, j| q1[(i, j)].scale(s[j]));
+        let m = mul(scaled.as_ref(), adjoint(q2.as_ref()).as_ref());
+        for tol in [1e-6, 1e-12] {
+            let f = low_rank(m.as_ref(), tol, 3, "test").unwrap();
+            let exact_rank = s.iter().filter(|&&x| x > tol).count();
+            assert!(
+                f.rank.abs_diff(exact_rank) <= 1,
+                "{} vs {exact_rank}",
+                f.rank
+            );
+            let mut r = m.clone();
+            matmul(
+                r.as_mut(),
+                Accum::Add,
+                f.a.as_ref(),
+                f.bt.as_ref(),
+                c64::new(-1.0, 0.0),
+                Par::Seq,
+            );
+            let e = svd_seq(r.as_ref(), false, "test").unwrap().0[0];
+            assert!(e <= 1.1 * tol, "tol {tol}: residual {e:e}");
+        }
+        let blocks: Vec<Mat<c64>> = (0..5).map(|_| rnd(30, 30)).collect();
+        for transpose in [false, true] {
+            let (sv, _) = stacked_svd(&blocks, transpose).unwrap();
+            let whole = Mat::from_fn(150, 30, |i, j| {
+                let b = &blocks[i / 30];
+                if transpose {
+                    b[(j, i % 30)].conjugate()
+                } else {
+                    b[(i % 30, j)]
+                }
+            });
+            let want = svd_seq(whole.as_ref(), false, "test").unwrap().0;
+            for (a, b) in sv.iter().zip(&want) {
+                assert!((a - b).abs() <= 1e-12 * want[0], "{a} vs {b}");
+            }
         }
     }
 }
