@@ -419,6 +419,39 @@ fn helmholtz_kernel_run_with_complex_charges_matches_direct() {
     }
 }
 
+/// `bench-report --quick` runs end to end: the report and the chart are written, and the
+/// accuracy table has a row per kernel, precision and size whose error is what its order gives.
+#[test]
+fn bench_report_quick_has_a_row_per_kernel() {
+    let d = TempDir::new("bench-report");
+    let out = d.join("report");
+    assert_ok(&oxifmm(&[
+        "--quiet",
+        "bench-report",
+        "--quick",
+        "--out-dir",
+        s(&out),
+    ]));
+    assert!(out.join("operators.svg").exists());
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    let rows: Vec<Vec<&str>> = md
+        .lines()
+        .filter(|l| {
+            ["| Laplace |", "| Yukawa", "| Helmholtz"]
+                .iter()
+                .any(|k| l.starts_with(k))
+        })
+        .map(|l| l.split('|').map(str::trim).collect())
+        .collect();
+    // 2 sizes x (Laplace: 2 distributions x 2 precisions; Yukawa, Helmholtz: 2 precisions).
+    assert_eq!(rows.len(), 2 * (4 + 2 + 2), "{md}");
+    for r in &rows {
+        let (precision, error): (&str, f64) = (r[4], r[9].parse().unwrap());
+        let bound = if precision == "f64" { 1e-5 } else { 2e-3 };
+        assert!(error < bound, "{r:?}");
+    }
+}
+
 #[test]
 fn usage_errors_exit_2() {
     let d = TempDir::new("usage");
