@@ -6,10 +6,8 @@
 //! `OXIFMM_BENCH_QUICK=1` limits it to 100k points.
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
-use oxifmm::points::{Distribution, charges, generate};
-use oxifmm::{
-    CacheMode, Expansion, Fmm, Helmholtz, Kernel, Laplace, Real, SupportedOrder, Value, Yukawa,
-};
+use oxifmm::points::{Distribution, charges, generate, values};
+use oxifmm::{CacheMode, Expansion, Fmm, Helmholtz, Kernel, Laplace, Real, SupportedOrder, Yukawa};
 use std::path::Path;
 use std::time::Duration;
 
@@ -25,12 +23,7 @@ fn kernel_case<const P: usize, T: Real, K: Kernel<3>>(
     Expansion<P, 3>: SupportedOrder,
 {
     let pts = generate::<T, 3>(Distribution::Uniform, n, 1);
-    let (re, im) = (charges::<T>(n, 2), charges::<T>(n, 3));
-    let q: Vec<K::Value<T>> = re
-        .iter()
-        .zip(&im)
-        .map(|(&r, &i)| Value::from_parts(r, i))
-        .collect();
+    let q = values::<K::Value<T>>(n, 2);
     let build = || {
         Fmm::<K, P, 3, T>::with_kernel(kernel.clone())
             .sources(&pts)

@@ -1,5 +1,6 @@
-//! M2L alone, on real level data (Laplace 3D, 200k uniform points, one thread): the
-//! SVD/GEMM backend and the FFT/Hadamard backend side by side, p = 4, 6, 8, f32 and f64.
+//! M2L alone, on real level data (3D, 200k uniform points, one thread): the SVD/GEMM backend
+//! and the FFT/Hadamard backend side by side, Laplace and Helmholtz (k = 10, complex charges),
+//! p = 4, 6, 8, f32 and f64: the measurements behind [`oxifmm::M2l::Auto`].
 //!
 //! Criterion reports target boxes per second. Before each group a summary line gives the
 //! M2L work per evaluate (`BuildReport::m2l_flops`), the achieved GFLOP/s (median of 5
@@ -8,11 +9,12 @@
 //! backend can approach, and the yardstick for the Hadamard kernels. The FFT backend does
 //! fewer flops per box, so compare boxes/s between backends and GFLOP/s against GEMM.
 //!
-//! `cargo bench --bench m2l` (the README's backend table comes from its output).
+//! `cargo bench --bench m2l` (the README's backend table comes from its output);
+//! `cargo bench --bench m2l -- helmholtz` for one kernel's groups.
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use oxifmm::bench_support::{best_secs, median_secs};
-use oxifmm::points::{Distribution, charges, generate};
-use oxifmm::{CacheMode, Fmm, Laplace, M2l, Real};
+use oxifmm::points::{Distribution, generate, values};
+use oxifmm::{CacheMode, Fmm, Helmholtz, Kernel, Laplace, M2l, Real};
 use std::time::Duration;
 
 /// Single-thread GEMM speed in GFLOP/s for `T`: faer on square sizes 384, 512 and 768, the
@@ -42,22 +44,24 @@ fn gemm_gflops<T: faer::traits::ComplexField + Real>() -> f64 {
         .fold(0.0, f64::max)
 }
 
-fn run<const P: usize, T: Real + faer::traits::ComplexField>(
+fn run<const P: usize, T: Real + faer::traits::ComplexField, K: Kernel<3>>(
     c: &mut Criterion,
     dir: &std::path::Path,
     gemm: f64,
+    kernel: &K,
+    label: &str,
 ) where
     oxifmm::Expansion<P, 3>: oxifmm::SupportedOrder,
 {
     let n = 200_000;
     let pts = generate::<T, 3>(Distribution::Uniform, n, 1);
-    let q = charges::<T>(n, 2);
-    let mut g = c.benchmark_group("m2l");
+    let q = values::<K::Value<T>>(n, 2);
+    let mut g = c.benchmark_group(format!("m2l_{label}"));
     g.sample_size(10)
         .measurement_time(Duration::from_secs(3))
         .warm_up_time(Duration::from_millis(300));
     for backend in [M2l::Svd, M2l::Fft] {
-        let fmm = Fmm::<Laplace, P, 3, T>::builder()
+        let fmm = Fmm::<K, P, 3, T>::with_kernel(kernel.clone())
             .sources(&pts)
             .max_points_per_leaf(150)
             .threads(1)
@@ -73,7 +77,7 @@ fn run<const P: usize, T: Real + faer::traits::ComplexField>(
         });
         let k = fmm.build_report().m2l_rank[0];
         println!(
-            "m2l summary {backend:?} p={P} {}: {boxes} target boxes, {:.2} MFLOP/box (rank {k}), \
+            "m2l summary {label} {backend:?} p={P} {}: {boxes} target boxes, {:.2} MFLOP/box (rank {k}), \
              {:.0} boxes/s, {:.1} GFLOP/s = {:.0}% of GEMM ({gemm:.1} GFLOP/s)",
             T::PRECISION.name(),
             flops / boxes as f64 / 1e6,
@@ -95,12 +99,33 @@ fn bench(c: &mut Criterion) {
     println!(
         "single-thread GEMM (faer, best of 384^3, 512^3, 768^3): f32 {g32:.1} GFLOP/s, f64 {g64:.1} GFLOP/s"
     );
-    run::<4, f32>(c, &dir, g32);
-    run::<4, f64>(c, &dir, g64);
-    run::<6, f32>(c, &dir, g32);
-    run::<6, f64>(c, &dir, g64);
-    run::<8, f32>(c, &dir, g32);
-    run::<8, f64>(c, &dir, g64);
+    // The set-up and summary lines of a kernel run only when criterion's filter (the first
+    // argument that is not an option) could select its groups.
+    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let wanted = |label: &str| {
+        filter
+            .as_deref()
+            .is_none_or(|f| format!("m2l_{label}").contains(f) || f.contains(label))
+    };
+    let l = &Laplace;
+    if wanted("laplace") {
+        run::<4, f32, _>(c, &dir, g32, l, "laplace");
+        run::<4, f64, _>(c, &dir, g64, l, "laplace");
+        run::<6, f32, _>(c, &dir, g32, l, "laplace");
+        run::<6, f64, _>(c, &dir, g64, l, "laplace");
+        run::<8, f32, _>(c, &dir, g32, l, "laplace");
+        run::<8, f64, _>(c, &dir, g64, l, "laplace");
+    }
+    // Complex values: GEMM on the realified operators, so the real GEMM speed is the yardstick.
+    let h = &Helmholtz::new(10.0).expect("a valid wavenumber");
+    if wanted("helmholtz") {
+        run::<4, f32, _>(c, &dir, g32, h, "helmholtz");
+        run::<4, f64, _>(c, &dir, g64, h, "helmholtz");
+        run::<6, f32, _>(c, &dir, g32, h, "helmholtz");
+        run::<6, f64, _>(c, &dir, g64, h, "helmholtz");
+        run::<8, f32, _>(c, &dir, g32, h, "helmholtz");
+        run::<8, f64, _>(c, &dir, g64, h, "helmholtz");
+    }
 }
 
 criterion_group!(benches, bench);

@@ -12,7 +12,7 @@
 
 use std::time::Instant;
 
-use oxifmm::points::{Distribution, charges, generate};
+use oxifmm::points::{Distribution, generate, values};
 use oxifmm::{Complex, Expansion, Fmm, Helmholtz, SupportedOrder};
 
 fn run<const P: usize>(n: usize, k: Complex<f64>) -> Result<(), oxifmm::Error>
@@ -20,12 +20,7 @@ where
     Expansion<P, 3>: SupportedOrder,
 {
     let points = generate::<f64, 3>(Distribution::Uniform, n, 1);
-    let (re, im) = (charges::<f64>(n, 2), charges::<f64>(n, 3));
-    let q: Vec<Complex<f64>> = re
-        .iter()
-        .zip(&im)
-        .map(|(&a, &b)| Complex::new(a, b))
-        .collect();
+    let q = values::<Complex<f64>>(n, 2);
     let kernel = Helmholtz::complex(k)?;
     let t0 = Instant::now();
     let fmm = Fmm::<Helmholtz, P>::with_kernel(kernel)

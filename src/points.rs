@@ -2,7 +2,7 @@
 
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 
-use crate::scalar::Real;
+use crate::scalar::{Real, Value};
 
 /// A point distribution.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,6 +78,32 @@ pub fn charges<T: Real>(n: usize, seed: u64) -> Vec<T> {
     let mut rng = StdRng::seed_from_u64(seed);
     (0..n)
         .map(|_| T::from_f64(rng.random_range(-1.0..1.0)))
+        .collect()
+}
+
+/// `n` charges of value type `V` (real or complex, as a kernel's [`crate::Kernel::Value`]):
+/// real parts [`charges`]`(n, seed)` and, for a complex `V`, imaginary parts
+/// [`charges`]`(n, seed + 1)`; all parts uniform in `[-1, 1]`.
+///
+/// ```
+/// use oxifmm::{Complex, points::{charges, values}};
+/// let q = values::<Complex<f64>>(4, 7);
+/// assert_eq!(q[2].re, charges::<f64>(4, 7)[2]);
+/// assert_eq!(q[2].im, charges::<f64>(4, 8)[2]);
+/// assert_eq!(values::<f32>(4, 7), charges::<f32>(4, 7));
+/// ```
+pub fn values<V: Value>(n: usize, seed: u64) -> Vec<V> {
+    let re = charges::<V::Real>(n, seed);
+    if V::REALS == 1 {
+        return re
+            .into_iter()
+            .map(|r| V::from_parts(r, V::Real::ZERO))
+            .collect();
+    }
+    let im = charges::<V::Real>(n, seed + 1);
+    re.into_iter()
+        .zip(im)
+        .map(|(r, i)| V::from_parts(r, i))
         .collect()
 }
 

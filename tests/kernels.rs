@@ -251,27 +251,38 @@ fn helmholtz_f32_clusters_and_separate_targets() {
     assert!(p < 1e-4, "{p:e}");
 }
 
-/// The FFT M2L is for real kernels: asking for it with Helmholtz is a typed error, and the
-/// automatic choice takes the SVD backend.
+/// The FFT M2L with Helmholtz (complex transfer functions, the paired spectra of the complex
+/// densities): against the direct sum for real and complex k, f64 and f32, potentials and
+/// gradients, the error falling with the order and level with the SVD backend's.
 #[test]
-fn helmholtz_fft_m2l_is_a_typed_error() {
-    let pts = generate::<f64, 3>(Distribution::Uniform, 500, 1);
-    let k = Helmholtz::new(3.0).unwrap();
-    let r = Fmm::<Helmholtz, 4>::with_kernel(k)
-        .sources(&pts)
-        .m2l(oxifmm::M2l::Fft)
-        .cache(CacheMode::Off)
-        .build();
-    assert!(
-        matches!(&r, Err(oxifmm::Error::InvalidParameter { name: "m2l", .. })),
-        "{r:?}"
-    );
-    let fmm = Fmm::<Helmholtz, 4>::with_kernel(k)
-        .sources(&pts)
-        .cache(CacheMode::Off)
-        .build()
-        .unwrap();
-    assert_eq!(fmm.build_report().m2l, oxifmm::M2l::Svd);
+fn helmholtz_fft_m2l_matches_direct_and_the_svd_backend() {
+    use oxifmm::M2l;
+    for (k, dist) in [
+        (Helmholtz::new(6.0).unwrap(), Distribution::Uniform),
+        (
+            Helmholtz::complex(Complex::new(5.0, 2.0)).unwrap(),
+            Distribution::Sphere,
+        ),
+    ] {
+        let mut case = Case::new(dist, 4000);
+        case.gradients = true;
+        case.m2l = M2l::Fft;
+        let (f4, _) = case.errors::<Helmholtz, 4, 3, f64>(&k);
+        let (f6, fg6) = case.errors::<Helmholtz, 6, 3, f64>(&k);
+        let (s4, _) = case.errors::<Helmholtz, 4, 3, f32>(&k);
+        case.m2l = M2l::Svd;
+        let (v6, vg6) = case.errors::<Helmholtz, 6, 3, f64>(&k);
+        println!(
+            "helmholtz fft {k:?} {dist:?}: p=4 {f4:.2e}, p=6 {f6:.2e} (grad {fg6:.2e}), f32 p=4 {s4:.2e}; svd p=6 {v6:.2e} (grad {vg6:.2e})"
+        );
+        assert!(f6 < 0.3 * f4, "no fall with order: {f4:e} -> {f6:e}");
+        assert!(f6 < 3e-5 && fg6 < 1e-4, "p = 6: {f6:e} / {fg6:e}");
+        assert!(
+            f6 < 3.0 * v6 + 1e-7 && fg6 < 3.0 * vg6 + 1e-7,
+            "fft {f6:e} svd {v6:e}"
+        );
+        assert!(s4 < 3.0 * f4 + 1e-5, "f32 p = 4: {s4:e} (f64 {f4:e})");
+    }
 }
 
 /// A tree too many wavelengths across for the order is reported (the build still runs); a

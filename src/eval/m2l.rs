@@ -6,6 +6,7 @@ use super::context::{Clock, Ctx, T_M2L};
 use super::graph::Task;
 use crate::kernel::Kernel;
 use crate::linalg::{Mat, gemm};
+use crate::m2l::fft::complex::{pair_spectra, unpair_spectra};
 use crate::m2l::fft::grid::{FftGrid, Twiddles};
 use crate::m2l::fft::hadamard::{HADAMARD_JB, HadamardArgs, hadamard};
 use crate::m2l::fft::plan::FftChunk;
@@ -15,7 +16,9 @@ use crate::scalar::Real;
 
 /// Forward DFTs of the source children of an FFT M2L task, 8 siblings at a time, into the
 /// task's plane-major spectra (run through pulp's dispatch so that the 8-lane loops of
-/// [`forward8`] compile to the machine's SIMD).
+/// [`forward8`] compile to the machine's SIMD). A complex kernel's densities are transformed
+/// part by part into the two halves of `spec`, which are then paired (see
+/// [`crate::m2l::fft::complex`]).
 struct Forward<'a, 'c, K, O, const D: usize, T> {
     ctx: &'a Ctx<'c, K, O, D, T>,
     plan: &'a FftChunk,
@@ -40,39 +43,49 @@ impl<K: Kernel<D>, O: SupportedOrder, const D: usize, T: Real> pulp::WithSimd
             spec,
             scratch,
         } = self;
-        let n = O::SURFACE_LEN;
+        let nv = ctx.nv;
+        let reals = nv / O::SURFACE_LEN;
         let ns = plan.sparents.len();
-        for (li, &sp) in plan.sparents.iter().enumerate() {
-            let first = ctx.tree.first_children()[sp as usize] as usize;
-            let inputs: [Option<&[T]>; 8] = std::array::from_fn(|sc| {
-                let b = first + sc;
-                // SAFETY: the source children's upward tasks are predecessors of this task (in
-                // `run_m2l_only`: no task writes `up_equiv` at all).
-                (!ctx.tree.sources(b).is_empty())
-                    .then(|| unsafe { ctx.up_equiv.get(b * n..(b + 1) * n) })
-            });
-            let plane = g.n * g.nz;
-            forward8(
-                g,
-                tw,
-                inputs,
-                &mut spec[li * plane * 16..],
-                ns * plane * 16,
-                scratch,
-            );
+        let plane = g.n * g.nz;
+        let len = spec.len() / reals;
+        for (part, spec) in spec.chunks_exact_mut(len).enumerate() {
+            for (li, &sp) in plan.sparents.iter().enumerate() {
+                let first = ctx.tree.first_children()[sp as usize] as usize;
+                let inputs: [Option<&[T]>; 8] = std::array::from_fn(|sc| {
+                    let b = first + sc;
+                    // SAFETY: the source children's upward tasks are predecessors of this task
+                    // (in `run_m2l_only`: no task writes `up_equiv` at all).
+                    (!ctx.tree.sources(b).is_empty())
+                        .then(|| unsafe { ctx.up_equiv.get(b * nv + part..(b + 1) * nv) })
+                });
+                forward8(
+                    g,
+                    tw,
+                    inputs,
+                    reals,
+                    &mut spec[li * plane * 16..],
+                    ns * plane * 16,
+                    scratch,
+                );
+            }
+        }
+        if reals == 2 {
+            let (a, b) = spec.split_at_mut(len);
+            pair_spectra(a, b);
         }
     }
 }
 
 /// Inverse DFTs of an FFT M2L task, 8 target siblings at a time, into their check
-/// potentials (dispatched like [`Forward`]).
+/// potentials (dispatched like [`Forward`]); a complex kernel's two halves of `accum` are
+/// first unpaired into the spectra of the potentials' parts.
 struct Inverse<'a, 'c, K, O, const D: usize, T> {
     ctx: &'a Ctx<'c, K, O, D, T>,
     plan: &'a FftChunk,
     g: &'a FftGrid,
     tw: &'a Twiddles<'a, T>,
-    accum: &'a [T],
-    /// Check potentials of the task's nodes, `n` per node from `first`.
+    accum: &'a mut [T],
+    /// Check potentials of the task's nodes, `nv` reals per node from `first`.
     dst: &'a mut [T],
     first: usize,
     scale: T,
@@ -94,29 +107,40 @@ impl<K: Kernel<D>, O: SupportedOrder, const D: usize, T: Real> pulp::WithSimd
             accum,
             dst,
             first,
-            scale,
+            mut scale,
             scratch,
         } = self;
-        let n = O::SURFACE_LEN;
+        let nv = ctx.nv;
+        let reals = nv / O::SURFACE_LEN;
         let ntp = plan.tparents.len();
-        for (tp, &p) in plan.tparents.iter().enumerate() {
-            let c0 = ctx.tree.first_children()[p as usize] as usize;
-            let block = &mut dst[(c0 - first) * n..(c0 - first + 8) * n];
-            let mut it = block.chunks_exact_mut(n).enumerate();
-            let outs: [Option<&mut [T]>; 8] = std::array::from_fn(|_| {
-                let (tc, o) = it.next().expect("8 children");
-                (!ctx.tree.targets(c0 + tc).is_empty()).then_some(o)
-            });
-            let plane = g.n * g.nz;
-            inverse8(
-                g,
-                tw,
-                &accum[tp * plane * 16..],
-                ntp * plane * 16,
-                outs,
-                scale,
-                scratch,
-            );
+        let plane = g.n * g.nz;
+        let len = accum.len() / reals;
+        if reals == 2 {
+            let (a, b) = accum.split_at_mut(len);
+            unpair_spectra(a, b);
+            // Unpairing doubles the spectra.
+            scale = scale * T::from_f64(0.5);
+        }
+        for (part, accum) in accum.chunks_exact(len).enumerate() {
+            for (tp, &p) in plan.tparents.iter().enumerate() {
+                let c0 = ctx.tree.first_children()[p as usize] as usize;
+                let block = &mut dst[(c0 - first) * nv..(c0 - first + 8) * nv];
+                let mut it = block.chunks_exact_mut(nv).enumerate();
+                let outs: [Option<&mut [T]>; 8] = std::array::from_fn(|_| {
+                    let (tc, o) = it.next().expect("8 children");
+                    (!ctx.tree.targets(c0 + tc).is_empty()).then_some(&mut o[part..])
+                });
+                inverse8(
+                    g,
+                    tw,
+                    &accum[tp * plane * 16..],
+                    ntp * plane * 16,
+                    outs,
+                    reals,
+                    scale,
+                    scratch,
+                );
+            }
         }
     }
 }
@@ -190,10 +214,11 @@ impl<K: Kernel<D>, O: SupportedOrder, const D: usize, T: Real> Ctx<'_, K, O, D, 
         let plan = &self.plan.fft[c];
         let g = self.ops.fft_grid.as_ref().expect("FFT operators in 3D");
         let nf = g.nfreq;
-        let n = O::SURFACE_LEN;
+        let nv = self.nv;
+        let reals = nv / O::SURFACE_LEN;
         let level = task.level as usize;
         let set = &self.views[self.ops.set_of_level[level]];
-        let nt = set.fft_re.len() / nf;
+        let nt = set.fft_re.len() / (nf * reals);
         let scale = T::from_f64(self.ops.scales[level].kernel);
         let tw = Twiddles {
             cos: &self.ops.tw_cos,
@@ -201,8 +226,8 @@ impl<K: Kernel<D>, O: SupportedOrder, const D: usize, T: Real> Ctx<'_, K, O, D, 
         };
         let r = task.nodes.start as usize..task.nodes.end as usize;
         let mut clock = Clock::start();
-        // SAFETY: this task is the only writer of down_hat (stride n here) for its range.
-        let dst = unsafe { self.down_hat.get_mut(r.start * n..r.end * n) };
+        // SAFETY: this task is the only writer of down_hat (stride nv here) for its range.
+        let dst = unsafe { self.down_hat.get_mut(r.start * nv..r.end * nv) };
         dst.fill(T::ZERO);
         let (ns, ntp) = (plan.sparents.len(), plan.tparents.len());
         if ntp == 0 || ns == 0 {
@@ -213,14 +238,15 @@ impl<K: Kernel<D>, O: SupportedOrder, const D: usize, T: Real> Ctx<'_, K, O, D, 
         for (ti, u) in used.iter_mut().enumerate() {
             *u = (0..ntp).any(|tp| plan.slots[tp * 27 + ti] != u32::MAX);
         }
+        // Per part of a value (a complex kernel: the spectra at k and at -k).
         let len_spec = nf * ns * 16;
         let len_accum = nf * ntp * 16;
         let len_m = HADAMARD_JB * 27 * 128;
-        let total = len_spec + len_accum + len_m + g.scratch_len();
+        let total = reals * (len_spec + len_accum) + len_m + g.scratch_len();
         {
             let mut buf = self.scratch(total);
-            let (spec, rest) = buf.split_at_mut(len_spec);
-            let (accum, rest) = rest.split_at_mut(len_accum);
+            let (spec, rest) = buf.split_at_mut(reals * len_spec);
+            let (accum, rest) = rest.split_at_mut(reals * len_accum);
             let (m, scratch) = rest.split_at_mut(len_m);
             // Source spectra, [kx][source parent][j][re 8 | im 8] (children in lanes).
             crate::kernel::simd::arch_avx2().dispatch(Forward {
@@ -231,20 +257,28 @@ impl<K: Kernel<D>, O: SupportedOrder, const D: usize, T: Real> Ctx<'_, K, O, D, 
                 spec,
                 scratch,
             });
-            // Hadamard products: accum[f][tp][tc] = sum M[T][f][sc][tc] spec[f][sp][sc].
-            hadamard::<O, T>(HadamardArgs {
-                accum,
-                spec,
-                m,
-                gre: set.fft_re,
-                gim: set.fft_im,
-                nt,
-                ns,
-                ntp,
-                slots: &plan.slots,
-                used: &used,
-                pair_table: &self.ops.pair_table,
-            });
+            // Hadamard products: accum[f][tp][tc] = sum M[T][f][sc][tc] spec[f][sp][sc], once
+            // per half (the transfer functions at k, then at -k, for a complex kernel).
+            for ((spec, accum), half) in spec
+                .chunks_exact(len_spec)
+                .zip(accum.chunks_exact_mut(len_accum))
+                .zip(0..)
+            {
+                let rows = half * nf * nt..(half + 1) * nf * nt;
+                hadamard::<O, T>(HadamardArgs {
+                    accum,
+                    spec,
+                    m: &mut *m,
+                    gre: &set.fft_re[rows.clone()],
+                    gim: &set.fft_im[rows],
+                    nt,
+                    ns,
+                    ntp,
+                    slots: &plan.slots,
+                    used: &used,
+                    pair_table: &self.ops.pair_table,
+                });
+            }
             // Back to check potentials, 8 target children at a time.
             crate::kernel::simd::arch_avx2().dispatch(Inverse {
                 ctx: self,

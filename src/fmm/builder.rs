@@ -235,12 +235,6 @@ where
             });
         }
         let reals = <K::Value<T> as Value>::REALS;
-        if m2l == M2l::Fft && reals > 1 {
-            return Err(Error::InvalidParameter {
-                name: "m2l",
-                reason: "the FFT M2L is implemented for real kernels only; use M2l::Svd".into(),
-            });
-        }
         let run = || -> Result<Fmm<K, ORDER, D, T>> {
             let mut report = BuildReport::default();
             // The operator cache does not depend on the tree: open and verify an existing
@@ -326,7 +320,7 @@ where
             report.tasks = graph.len();
             report.edges = graph.edges();
             report.m2l_rank = ops.sets.iter().map(|s| s.m2l_rank).collect();
-            report.m2l_flops = plan.flops(&tree, |level| ops.m2l_ranks(level), ORDER);
+            report.m2l_flops = plan.flops(&tree, |level| ops.m2l_ranks(level), ORDER, reals);
             report.m2l = m2l;
             report.tree_bytes = tree.bytes();
             report.lists_bytes = lists.bytes() + plan.bytes();

@@ -226,7 +226,7 @@ where
             m2l: self.m2l,
             shift: self.tree.domain().centre(),
             hat_stride: if self.m2l == M2l::Fft {
-                self.ops.n
+                self.ops.nv
             } else {
                 self.ops.max_rank
             },

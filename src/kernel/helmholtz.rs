@@ -85,7 +85,8 @@ impl Kernel<3> for Helmholtz {
     type Value<T: Real> = T::Complex;
 
     fn id(&self) -> KernelId {
-        KernelId::new("helmholtz", 1)
+        // Version 2: its operator sets gained the FFT M2L transfer functions.
+        KernelId::new("helmholtz", 2)
             .param("k_re", self.k.re)
             .param("k_im", self.k.im)
     }

@@ -76,12 +76,14 @@ impl Plan {
 
     /// Floating-point operations of one execution of the M2L tasks (see the build report's
     /// `m2l_flops`): `ranks(level)` gives the SVD rank `k` and the core ranks `r_t` of the
-    /// operators that `level` uses; `p` is the order.
+    /// operators that `level` uses; `p` is the order; `reals` the reals per kernel value (a
+    /// complex kernel's FFT M2L does every transform and Hadamard product twice).
     pub(crate) fn flops<'r, const D: usize>(
         &self,
         tree: &LinearTree<D>,
         ranks: impl Fn(usize) -> (usize, &'r [usize]),
         p: usize,
+        reals: usize,
     ) -> f64 {
         let mut total = 0.0;
         for g in &self.groups {
@@ -106,9 +108,10 @@ impl Plan {
                 8.0 * (n * pf * n * nz * 8.0 + pf * n * pf * nz * 8.0 + pf * pf * pf * nz * 4.0);
             for ch in &self.fft {
                 let pairs = ch.slots.iter().filter(|&&s| s != u32::MAX).count() as f64;
-                total += pairs * 64.0 * 8.0 * nf
-                    + fwd * ch.sparents.len() as f64
-                    + inv * ch.tparents.len() as f64;
+                total += reals as f64
+                    * (pairs * 64.0 * 8.0 * nf
+                        + fwd * ch.sparents.len() as f64
+                        + inv * ch.tparents.len() as f64);
             }
         }
         total

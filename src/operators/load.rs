@@ -284,7 +284,7 @@ fn compute_arrays<K: Kernel<D>, const D: usize, T: Real>(
     let reals = <K::Value<f64> as Value>::REALS;
     let n = surface_len(D, order) * reals;
     let mut arrays = set_arrays::<T>(&ls, n);
-    if D == 3 && reals == 1 {
+    if D == 3 {
         let nt = transfer_vectors::<D>().len();
         let (re, im) = transfer_functions(kernel, order, r, prm.alpha_inner);
         let nf = re.len() / nt;

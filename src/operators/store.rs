@@ -182,8 +182,8 @@ impl<T: Real> Operators<T> {
             tw_sin: Vec::new(),
             pair_table: Vec::new(),
         };
-        // The FFT M2L is for real kernels.
-        if D == 3 && reals == 1 {
+        // The FFT M2L (3D): complex kernels carry twice the transfer functions (at k and -k).
+        if D == 3 {
             let g = FftGrid::new(order);
             let (c, s) = g.twiddles::<T>();
             ops.tw_cos = c;
@@ -259,7 +259,8 @@ impl<T: Real> Operators<T> {
             return Err(bad("m2m/l2l"));
         }
         if let Some(g) = &self.fft_grid
-            && (len(FftRe)? != g.nfreq * nt || len(FftIm)? != g.nfreq * nt)
+            && (len(FftRe)? != g.nfreq * nt * self.reals()
+                || len(FftIm)? != g.nfreq * nt * self.reals())
         {
             return Err(bad("fft"));
         }
@@ -315,6 +316,11 @@ impl<T: Real> Operators<T> {
             name: "operators",
             reason: format!("missing array {key} (or of another precision)"),
         }
+    }
+
+    /// Reals per kernel value: 1 (real kernel) or 2 (complex).
+    pub(crate) fn reals(&self) -> usize {
+        self.nv / self.n
     }
 
     /// One view per level set (every array was checked by [`Operators::new`]).

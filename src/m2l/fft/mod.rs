@@ -21,6 +21,7 @@
 //! The DFTs are separable small matrix products that skip the zero padding: forward from the
 //! `p^3` corner of the grid, inverse only to it.
 
+pub(crate) mod complex;
 pub(crate) mod grid;
 pub(crate) mod hadamard;
 pub(crate) mod plan;

@@ -9,7 +9,9 @@ use crate::kernel::Kernel;
 use crate::scalar::Value;
 
 /// Transfer functions `DFT(G_t)` of every transfer vector, for boxes of half-width `r`:
-/// `(re, im)`, each `[frequency][transfer vector]`.
+/// `(re, im)`, each `[frequency][transfer vector]`. A real kernel has `nfreq` rows (the
+/// half spectrum of a real grid); a complex kernel `2 nfreq`: `G_t(k)` for the stored
+/// frequencies `k`, then `G_t(-k)` for the same `k` (see [`super::complex`]).
 /// Generic over `D` so that dimension-generic code can call it; `D` must be 3.
 pub fn transfer_functions<K: Kernel<D>, const D: usize>(
     kernel: &K,
@@ -18,25 +20,22 @@ pub fn transfer_functions<K: Kernel<D>, const D: usize>(
     alpha_inner: f64,
 ) -> (Vec<f64>, Vec<f64>) {
     assert_eq!(D, 3, "the FFT M2L is 3D only");
-    assert_eq!(
-        <K::Value<f64> as Value>::REALS,
-        1,
-        "the FFT M2L is for real kernels"
-    );
+    let reals = <K::Value<f64> as Value>::REALS;
     let g = FftGrid::new(p);
     let tv = transfer_vectors::<D>();
     let nt = tv.len();
     let n = g.n;
     let h = 2.0 * alpha_inner * r / (p - 1) as f64;
-    let mut re = vec![0.0; g.nfreq * nt];
-    let mut im = vec![0.0; g.nfreq * nt];
-    let per_t: Vec<(Vec<f64>, Vec<f64>)> = {
+    let nf = g.nfreq;
+    let mut re = vec![0.0; reals * nf * nt];
+    let mut im = vec![0.0; reals * nf * nt];
+    // Per transfer vector, the half spectra of the kernel grid's parts.
+    let per_t: Vec<Vec<(Vec<f64>, Vec<f64>)>> = {
         use rayon::prelude::*;
         tv.par_iter()
             .map(|t| {
-                // Full complex 3D DFT of the kernel grid, only kz <= N/2 kept.
                 let pi = p as i64;
-                let mut grid = vec![0.0; n * n * n];
+                let mut grids = vec![vec![0.0; n * n * n]; reals];
                 for dx in -(pi - 1)..pi {
                     for dy in -(pi - 1)..pi {
                         for dz in -(pi - 1)..pi {
@@ -44,19 +43,33 @@ pub fn transfer_functions<K: Kernel<D>, const D: usize>(
                             let x: [f64; D] =
                                 std::array::from_fn(|k| h * d[k] as f64 - 2.0 * r * t[k] as f64);
                             let idx = |d: i64| d.rem_euclid(n as i64) as usize;
-                            grid[(idx(dx) * n + idx(dy)) * n + idx(dz)] =
-                                kernel.eval(&x, &[0.0; D]).re();
+                            let at = (idx(dx) * n + idx(dy)) * n + idx(dz);
+                            let v = kernel.eval(&x, &[0.0; D]);
+                            grids[0][at] = v.re();
+                            if reals == 2 {
+                                grids[1][at] = v.im();
+                            }
                         }
                     }
                 }
-                dft3_real(&g, &grid)
+                grids.iter().map(|grid| dft3_real(&g, grid)).collect()
             })
             .collect()
     };
-    for (ti, (r_, i_)) in per_t.iter().enumerate() {
-        for f in 0..g.nfreq {
-            re[f * nt + ti] = r_[f];
-            im[f * nt + ti] = i_[f];
+    for (ti, parts) in per_t.iter().enumerate() {
+        for f in 0..nf {
+            if reals == 1 {
+                re[f * nt + ti] = parts[0].0[f];
+                im[f * nt + ti] = parts[0].1[f];
+            } else {
+                let a = (parts[0].0[f], parts[0].1[f]);
+                let b = (parts[1].0[f], parts[1].1[f]);
+                let (plus, minus) = super::complex::pair(a, b);
+                re[f * nt + ti] = plus.0;
+                im[f * nt + ti] = plus.1;
+                re[(nf + f) * nt + ti] = minus.0;
+                im[(nf + f) * nt + ti] = minus.1;
+            }
         }
     }
     (re, im)
@@ -168,7 +181,7 @@ mod tests {
             let mut scratch = vec![0.0; g.scratch_len()];
             let inputs: [Option<&[f64]>; LANES] =
                 std::array::from_fn(|l| (l != 5).then_some(qs[l].as_slice()));
-            forward8(&g, &tw, inputs, &mut spec, kx_stride, &mut scratch);
+            forward8(&g, &tw, inputs, 1, &mut spec, kx_stride, &mut scratch);
             let tis: [usize; LANES] = [0, 17, nt / 2, nt - 1, 100, 200, 250, 3];
             let mut prod = vec![0.0; g.nfreq * stride];
             for f in 0..g.nfreq {
@@ -184,7 +197,7 @@ mod tests {
                 let mut it = phis.iter_mut();
                 let outs: [Option<&mut [f64]>; LANES] =
                     std::array::from_fn(|_| it.next().map(|v| v.as_mut_slice()));
-                inverse8(&g, &tw, &prod, kx_stride, outs, 1.0, &mut scratch);
+                inverse8(&g, &tw, &prod, kx_stride, outs, 1, 1.0, &mut scratch);
             }
             for (l, &ti) in tis.iter().enumerate() {
                 let t = tv[ti];

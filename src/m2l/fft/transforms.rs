@@ -17,7 +17,9 @@ fn lanes_mut<T>(s: &mut [T], i: usize) -> &mut [T; LANES] {
 }
 
 /// DFTs of up to 8 surface densities at once (the children of one parent, one per lane;
-/// `None` is a zero density), each placed in the `p^3` corner of the `N^3` grid:
+/// `None` is a zero density; surface point `i` of lane `l` is `surf[l][i * stride]`, so that
+/// one part of interleaved complex values can be read in place), each placed in the `p^3`
+/// corner of the `N^3` grid:
 /// `Q_l(k) = sum_x q_l(x) exp(-2 pi i k.x / N)` for the `N * N * (N/2 + 1)` stored frequencies
 /// `f = kx * plane + j`, `plane = N * nz`, `j = ky * nz + kz`. Frequency `(kx, j)` of lane `l`
 /// goes to `out[kx * kx_stride + 16 j + l]` (real part) and `out[kx * kx_stride + 16 j + 8 + l]`
@@ -31,6 +33,7 @@ pub(crate) fn forward8<T: Real>(
     g: &FftGrid,
     tw: &Twiddles<T>,
     surf: [Option<&[T]>; LANES],
+    stride: usize,
     out: &mut [T],
     kx_stride: usize,
     scratch: &mut [T],
@@ -48,7 +51,7 @@ pub(crate) fn forward8<T: Real>(
     for (l, s) in surf.iter().enumerate() {
         if let Some(s) = s {
             for (i, &c) in g.surf_cube.iter().enumerate() {
-                cube[c * LANES + l] = s[i];
+                cube[c * LANES + l] = s[i * stride];
             }
         }
     }
@@ -122,7 +125,8 @@ pub(crate) fn forward8<T: Real>(
 /// Inverse DFTs of 8 Hermitian spectra at once (lane `l` of frequency `(kx, j)` at
 /// `spec[kx * kx_stride + 16 j + l]`, imaginary part at `+ 8`, the layout [`forward8`]
 /// writes), evaluated only at the surface points,
-/// scaled by `scale / N^3` and accumulated into `out[l]` (lanes with `None` are skipped).
+/// scaled by `scale / N^3` and accumulated into `out[l][i * stride]` for surface point `i`
+/// (lanes with `None` are skipped).
 #[inline(always)]
 pub(crate) fn inverse8<T: Real>(
     g: &FftGrid,
@@ -130,6 +134,7 @@ pub(crate) fn inverse8<T: Real>(
     spec: &[T],
     kx_stride: usize,
     out: [Option<&mut [T]>; LANES],
+    stride: usize,
     scale: T,
     scratch: &mut [T],
 ) {
@@ -208,7 +213,7 @@ pub(crate) fn inverse8<T: Real>(
     for (l, o) in out.into_iter().enumerate() {
         if let Some(o) = o {
             for (s, &c) in g.surf_cube.iter().enumerate() {
-                o[s] += cube[c * LANES + l];
+                o[s * stride] += cube[c * LANES + l];
             }
         }
     }

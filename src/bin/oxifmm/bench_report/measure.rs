@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use oxifmm::points::{Distribution, charges, generate};
+use oxifmm::points::{Distribution, generate, values};
 use oxifmm::{CacheMode, Expansion, Fmm, Kernel, Real, SupportedOrder, Value};
 
 use crate::cli::Fail;
@@ -70,12 +70,7 @@ where
     Expansion<P, 3>: SupportedOrder,
 {
     let pts = generate::<T, 3>(dist, n, 42);
-    let (re, im) = (charges::<T>(n, 43), charges::<T>(n, 44));
-    let q: Vec<K::Value<T>> = re
-        .iter()
-        .zip(&im)
-        .map(|(&r, &i)| Value::from_parts(r, i))
-        .collect();
+    let q = values::<K::Value<T>>(n, 43);
     let build = || {
         Fmm::<K, P, 3, T>::with_kernel(kernel.clone())
             .sources(&pts)
