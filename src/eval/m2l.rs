@@ -119,7 +119,7 @@ impl<K: Kernel<D>, O: SupportedOrder, const D: usize, T: Real> pulp::WithSimd
             let (a, b) = accum.split_at_mut(len);
             unpair_spectra(a, b);
             // Unpairing doubles the spectra.
-            scale = scale * T::from_f64(0.5);
+            scale *= T::from_f64(0.5);
         }
         for (part, accum) in accum.chunks_exact(len).enumerate() {
             for (tp, &p) in plan.tparents.iter().enumerate() {

@@ -127,6 +127,8 @@ pub(crate) fn forward8<T: Real>(
 /// writes), evaluated only at the surface points,
 /// scaled by `scale / N^3` and accumulated into `out[l][i * stride]` for surface point `i`
 /// (lanes with `None` are skipped).
+// The arguments mirror forward8's plus the output scale: bundling them would only rename them.
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 pub(crate) fn inverse8<T: Real>(
     g: &FftGrid,
