@@ -107,25 +107,30 @@ fn bench(c: &mut Criterion) {
             .as_deref()
             .is_none_or(|f| format!("m2l_{label}").contains(f) || f.contains(label))
     };
-    let l = &Laplace;
     if wanted("laplace") {
-        run::<4, f32, _>(c, &dir, g32, l, "laplace");
-        run::<4, f64, _>(c, &dir, g64, l, "laplace");
-        run::<6, f32, _>(c, &dir, g32, l, "laplace");
-        run::<6, f64, _>(c, &dir, g64, l, "laplace");
-        run::<8, f32, _>(c, &dir, g32, l, "laplace");
-        run::<8, f64, _>(c, &dir, g64, l, "laplace");
+        every_order(c, &dir, (g32, g64), &Laplace, "laplace");
     }
     // Complex values: GEMM on the realified operators, so the real GEMM speed is the yardstick.
-    let h = &Helmholtz::new(10.0).expect("a valid wavenumber");
     if wanted("helmholtz") {
-        run::<4, f32, _>(c, &dir, g32, h, "helmholtz");
-        run::<4, f64, _>(c, &dir, g64, h, "helmholtz");
-        run::<6, f32, _>(c, &dir, g32, h, "helmholtz");
-        run::<6, f64, _>(c, &dir, g64, h, "helmholtz");
-        run::<8, f32, _>(c, &dir, g32, h, "helmholtz");
-        run::<8, f64, _>(c, &dir, g64, h, "helmholtz");
+        let h = Helmholtz::new(10.0).expect("a valid wavenumber");
+        every_order(c, &dir, (g32, g64), &h, "helmholtz");
     }
+}
+
+/// Both backends for `kernel` at p = 4, 6, 8, f32 and f64 (with the f32 and f64 GEMM speeds).
+fn every_order<K: Kernel<3>>(
+    c: &mut Criterion,
+    dir: &std::path::Path,
+    (g32, g64): (f64, f64),
+    kernel: &K,
+    label: &str,
+) {
+    run::<4, f32, _>(c, dir, g32, kernel, label);
+    run::<4, f64, _>(c, dir, g64, kernel, label);
+    run::<6, f32, _>(c, dir, g32, kernel, label);
+    run::<6, f64, _>(c, dir, g64, kernel, label);
+    run::<8, f32, _>(c, dir, g32, kernel, label);
+    run::<8, f64, _>(c, dir, g64, kernel, label);
 }
 
 criterion_group!(benches, bench);
