@@ -223,15 +223,7 @@ fn main() -> Result<(), oxifmm::Error> {
     );
 
     // Accuracy on 1000 sampled targets against the direct sum.
-    let sample: Vec<usize> = (0..1000).map(|i| i * n / 1000).collect();
-    let targets: Vec<[f64; 3]> = sample.iter().map(|&i| points[i]).collect();
-    let exact = oxifmm::direct(&kernel, &points, &q, &targets, false)?;
-    let (mut num, mut den) = (0.0, 0.0);
-    for (&i, e) in sample.iter().zip(&exact) {
-        num += (phi[i] - e).powi(2);
-        den += e * e;
-    }
-    let err = (num / den).sqrt();
+    let err = oxifmm::sampled_error(&kernel, &points, &q, &points, &phi, 1000)?;
     println!("relative L2 error of the potential (1000 targets): {err:.2e}");
     assert!(err < 1e-4, "error {err:e}");
     Ok(())

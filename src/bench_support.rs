@@ -5,6 +5,7 @@ use crate::linalg::{Mat, gemm};
 use crate::scalar::Real;
 
 pub use crate::linalg::fixed::{FIXED_K, Shape, use_generated};
+pub use crate::tree::sort::radix_sort_with_permutation;
 
 /// faer (the FMM's default path): `C = alpha * A * B`, or `C += ...` with `accumulate`, all
 /// packed column-major: `A` is `m x kdim`, `B` is `kdim x cols`, `C` is `m x cols`.

@@ -64,7 +64,9 @@ pub use cache::{CacheMode, CacheOutcome, CacheParams, OperatorCache};
 pub use error::{Error, Result};
 pub use fmm::{BuildReport, EvalReport, Fmm, FmmBuilder, FmmOutput};
 pub use geometry::{Domain, MortonKey};
-pub use kernel::{Helmholtz, Kernel, KernelId, Laplace, Scaling, Yukawa, direct};
+pub use kernel::{
+    Helmholtz, Kernel, KernelId, Laplace, Scaling, Yukawa, direct, relative_l2, sampled_error,
+};
 pub use m2l::M2l;
 pub use operators::{OperatorParams, OperatorSource};
 pub use order::{Expansion, SupportedOrder};

@@ -11,12 +11,13 @@ use std::ops::{Add, AddAssign, Div, Mul, MulAssign, Neg, Sub, SubAssign};
 
 pub use faer::complex::Complex;
 
-/// Which precision a [`Real`] is.
+/// Which precision a [`Real`] is (also the command line's `--precision f32|f64`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum Precision {
-    /// Single precision.
+    /// Single precision (float32).
     F32,
-    /// Double precision.
+    /// Double precision (float64).
     F64,
 }
 

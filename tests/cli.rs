@@ -232,28 +232,32 @@ fn separate_targets_f32() {
     assert!(!io::bundle_file(&res, "gradients").exists());
 }
 
+/// `oxifmm run` on the bundle `input` with `--kernel kernel`, order 5, gradients, the tests'
+/// cache, results into `out`.
+fn run_kernel(input: &Path, kernel: &str, out: &Path) -> Output {
+    oxifmm(&[
+        "run",
+        "--input",
+        s(input),
+        "--kernel",
+        kernel,
+        "--order",
+        "5",
+        "--gradients",
+        "--cache-dir",
+        s(cache_dir()),
+        "--out",
+        s(out),
+    ])
+}
+
 #[test]
 fn yukawa_kernel_run_matches_direct_and_bad_kernels_are_usage_errors() {
     let d = TempDir::new("yukawa");
     let data = d.join("data");
     assert_ok(&oxifmm(&["generate", "--n", "3000", "--out", s(&data)]));
     let res = d.join("res");
-    let run = |kernel: &str, out: &Path| {
-        oxifmm(&[
-            "run",
-            "--input",
-            s(&data),
-            "--kernel",
-            kernel,
-            "--order",
-            "5",
-            "--gradients",
-            "--cache-dir",
-            s(cache_dir()),
-            "--out",
-            s(out),
-        ])
-    };
+    let run = |kernel: &str, out: &Path| run_kernel(&data, kernel, out);
     assert_ok(&run("yukawa:7.5", &res));
     let p = io::read_problem(&data, None).unwrap();
     let k = oxifmm::Yukawa::new(7.5).unwrap();
@@ -322,22 +326,7 @@ fn helmholtz_kernel_run_with_complex_charges_matches_direct() {
         "--out",
         s(&data),
     ]));
-    let run = |input: &Path, kernel: &str, out: &Path| {
-        oxifmm(&[
-            "run",
-            "--input",
-            s(input),
-            "--kernel",
-            kernel,
-            "--order",
-            "5",
-            "--gradients",
-            "--cache-dir",
-            s(cache_dir()),
-            "--out",
-            s(out),
-        ])
-    };
+    let run = run_kernel;
     let res = d.join("res");
     assert_ok(&run(&data, "helmholtz:6,0.5", &res));
     let p = io::read_problem(&data, None).unwrap();

@@ -309,6 +309,7 @@ fn helmholtz_warns_when_boxes_are_too_many_wavelengths_across() {
 /// Helmholtz at 5 wavelengths across the root box (`k w` about 8 at level 2): order 6 is past
 /// its range, order 8 holds the accuracy (real k only here: the order-8 operators of each
 /// level take a minute to compute; complex k is checked at 0.5 and 2 wavelengths above).
+/// `M2l::Auto` is the SVD backend at p = 6 and the FFT backend at p = 8 (complex f64).
 #[test]
 fn helmholtz_f64_five_wavelengths_needs_order_8() {
     let per_wavelength = 2.0 * std::f64::consts::PI / 1.0625;

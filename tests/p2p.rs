@@ -502,53 +502,71 @@ fn yukawa_eval_matches_the_hand_written_oracle() {
 #[test]
 fn yukawa_full_range() {
     let kappa = 10.0;
-    let k = Yukawa::new(kappa).unwrap();
     let tx: Vec<f64> = (-60..=31)
         .map(|e| 10f64.powf(e as f64 / 10.0) / kappa * 0.8)
         .collect();
+    full_range(&Yukawa::new(kappa).unwrap(), kappa, 8.0, &tx);
+}
+
+/// `|a - b|` in f64 for real or complex values of any precision.
+fn dist<A: Value, B: Value>(a: A, b: B) -> f64 {
+    (a.re().to_f64() - b.re().to_f64()).hypot(a.im().to_f64() - b.im().to_f64())
+}
+
+/// The SIMD P2P of a 3D kernel against its scalar f64 evaluation at the distances `tx` from
+/// three sources at the origin (each charged in turn: both sources of a pair and the odd last
+/// one), potential and gradient, f64 and f32 (the f32 reference taken at the rounded distance).
+/// Within `base + 4 scale r` units of rounding (the rounding of `r` amplified `scale r` times by
+/// the exponential and the phase; twice that for the gradient), plus 1e-300 (f64) and 1e-37
+/// (f32) where the value underflows; every output finite.
+fn full_range<K: Kernel<3>>(kernel: &K, scale: f64, base: f64, tx: &[f64]) {
     let n = tx.len();
     let zeros = vec![0.0; n];
-    for charges in [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]] {
+    let tx32: Vec<f32> = tx.iter().map(|&x| x as f32).collect();
+    let z32 = vec![0.0f32; n];
+    let (one, zero) = (
+        K::Value::<f64>::from_parts(1.0, 0.0),
+        K::Value::<f64>::default(),
+    );
+    for charges in [[one, zero, zero], [zero, one, zero], [zero, zero, one]] {
         for gradients in [false, true] {
             let width = if gradients { 4 } else { 1 };
-            let mut out = vec![0.0; n * width];
+            let mut out = vec![zero; n * width];
             let src = [&zeros[..3], &zeros[..3], &zeros[..3]];
-            k.p2p(src, &charges, [&tx, &zeros, &zeros], &mut out, gradients);
-            let mut out32 = vec![0.0f32; n * width];
-            let tx32: Vec<f32> = tx.iter().map(|&x| x as f32).collect();
-            let z32 = vec![0.0f32; n];
-            let c32 = charges.map(|c| c as f32);
-            k.p2p(
+            kernel.p2p(src, &charges, [tx, &zeros, &zeros], &mut out, gradients);
+            let c32: Vec<K::Value<f32>> = charges.iter().map(|c| c.cast()).collect();
+            let mut out32 = vec![K::Value::<f32>::default(); n * width];
+            kernel.p2p(
                 [&z32[..3], &z32[..3], &z32[..3]],
                 &c32,
                 [&tx32, &z32, &z32],
                 &mut out32,
                 gradients,
             );
+            assert!(out.iter().all(|v| v.all_finite()) && out32.iter().all(|v| v.all_finite()));
             for (i, t) in tx.iter().enumerate() {
-                let (want, g) = k.eval_with_gradient(&[*t, 0.0, 0.0], &[0.0; 3]);
+                let (want, g) = kernel.eval_with_gradient(&[*t, 0.0, 0.0], &[0.0; 3]);
+                let amplified = base + 4.0 * scale * t;
                 let got = out[i * width];
-                assert!(got.is_finite() && out32[i * width].is_finite());
-                let amplified = 8.0 + 4.0 * kappa * t;
                 assert!(
-                    (got - want).abs() <= amplified * f64::EPSILON * want + 1e-300,
-                    "r = {t}: {got} vs {want}"
+                    dist(got, want) <= amplified * f64::EPSILON * dist(want, zero) + 1e-300,
+                    "r = {t}: {got:?} vs {want:?}"
                 );
                 let t32 = tx32[i] as f64;
-                let (want32, _) = k.eval_with_gradient(&[t32, 0.0, 0.0], &[0.0; 3]);
-                // f32: relative where the value is a normal f32, else (next to) 0.
-                let amplified32 = 8.0 + 4.0 * kappa * t32;
+                let (want32, _) = kernel.eval_with_gradient(&[t32, 0.0, 0.0], &[0.0; 3]);
+                let amplified32 = base + 4.0 * scale * t32;
+                let got32 = out32[i * width];
                 assert!(
-                    (out32[i * width] as f64 - want32).abs()
-                        <= amplified32 * f32::EPSILON as f64 * want32 + 1e-37,
-                    "f32 r = {t32}: {} vs {want32}",
-                    out32[i * width]
+                    dist(got32, want32)
+                        <= amplified32 * f32::EPSILON as f64 * dist(want32, zero) + 1e-37,
+                    "f32 r = {t32}: {got32:?} vs {want32:?}"
                 );
                 if gradients {
                     let got = out[i * width + 1];
                     assert!(
-                        (got - g[0]).abs() <= 2.0 * amplified * f64::EPSILON * g[0].abs() + 1e-300,
-                        "r = {t}: gradient {got} vs {}",
+                        dist(got, g[0])
+                            <= 2.0 * amplified * f64::EPSILON * dist(g[0], zero) + 1e-300,
+                        "r = {t}: gradient {got:?} vs {:?}",
                         g[0]
                     );
                 }
@@ -638,58 +656,10 @@ fn helmholtz_eval_matches_the_hand_written_oracle() {
 #[test]
 fn helmholtz_full_range() {
     let k = 10.0;
-    let h = Helmholtz::new(k).unwrap();
     let tx: Vec<f64> = (-60..=35)
         .map(|e| 10f64.powf(e as f64 / 10.0) / k * 0.9)
         .collect();
-    let n = tx.len();
-    let zeros = vec![0.0; n];
-    let one = Complex::new(1.0, 0.0);
-    let zero = Complex::new(0.0, 0.0);
-    for charges in [[one, zero, zero], [zero, one, zero], [zero, zero, one]] {
-        for gradients in [false, true] {
-            let width = if gradients { 4 } else { 1 };
-            let mut out = vec![zero; n * width];
-            let src = [&zeros[..3], &zeros[..3], &zeros[..3]];
-            h.p2p(src, &charges, [&tx, &zeros, &zeros], &mut out, gradients);
-            let tx32: Vec<f32> = tx.iter().map(|&x| x as f32).collect();
-            let z32 = vec![0.0f32; n];
-            let c32: Vec<Complex<f32>> = charges.iter().map(|c| c.cast()).collect();
-            let mut out32 = vec![Complex::new(0.0f32, 0.0); n * width];
-            h.p2p(
-                [&z32[..3], &z32[..3], &z32[..3]],
-                &c32,
-                [&tx32, &z32, &z32],
-                &mut out32,
-                gradients,
-            );
-            for (i, t) in tx.iter().enumerate() {
-                let (want, g) = h.eval_with_gradient(&[*t, 0.0, 0.0], &[0.0; 3]);
-                let amplified = 16.0 + 4.0 * k * t;
-                let got = out[i * width];
-                assert!(
-                    (got - want).norm() <= amplified * f64::EPSILON * want.norm(),
-                    "r = {t}: {got} vs {want}"
-                );
-                let t32 = tx32[i] as f64;
-                let (want32, _) = h.eval_with_gradient(&[t32, 0.0, 0.0], &[0.0; 3]);
-                let got32: Complex<f64> = out32[i * width].cast();
-                let amplified32 = 16.0 + 4.0 * k * t32;
-                assert!(
-                    (got32 - want32).norm() <= amplified32 * f32::EPSILON as f64 * want32.norm(),
-                    "f32 r = {t32}: {got32} vs {want32}"
-                );
-                if gradients {
-                    let got = out[i * width + 1];
-                    assert!(
-                        (got - g[0]).norm() <= 2.0 * amplified * f64::EPSILON * g[0].norm(),
-                        "r = {t}: gradient {got} vs {}",
-                        g[0]
-                    );
-                }
-            }
-        }
-    }
+    full_range(&Helmholtz::new(k).unwrap(), k, 16.0, &tx);
 }
 
 /// Every instruction set the CPU has passes the same checks: the microkernels against the

@@ -286,9 +286,8 @@ mod tests {
     /// data no longer matches and is refused on access.
     #[test]
     fn toc_checksum_field_is_protected_by_the_header_checksum() {
-        let dir =
-            std::env::temp_dir().join(format!("oxifmm-cache-unit-toc-{}", std::process::id()));
-        let path = dir.join("toc.oxc");
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("toc.oxc");
         let params = CacheParams {
             kernel: "k".into(),
             dim: 3,
@@ -353,6 +352,5 @@ mod tests {
             );
             assert!(c.verify_all().is_err());
         }
-        let _ = fs::remove_dir_all(&dir);
     }
 }

@@ -81,31 +81,10 @@ impl Clock {
     }
 }
 
-/// [`gemm_surface`] where the surface holds one real per point (the generated fixed-size
-/// kernels are for `O::SURFACE_LEN`), plain [`gemm`] for a kernel with complex values.
-#[inline(always)]
+/// `y = scale * F x` in f64 (see [`Ctx::apply_c2e`]) for `n` reals per surface of values
+/// `V`; `tmp` holds `rank x cols`.
 #[allow(clippy::too_many_arguments)]
-fn gemm_values<O: SupportedOrder, T: Real>(
-    nv: usize,
-    c: &mut [T],
-    ldc: usize,
-    a: Mat<T>,
-    b: Mat<T>,
-    alpha: T,
-    accumulate: bool,
-    shape: Shape,
-) {
-    if nv == O::SURFACE_LEN {
-        gemm_surface::<O, T>(c, ldc, a, b, alpha, accumulate, shape);
-    } else {
-        gemm(c, ldc, a, b, alpha, accumulate);
-    }
-}
-
-/// `y = scale * F x` in f64 (see [`Ctx::apply_c2e`]) for `n` reals per surface; `tmp` holds
-/// `rank x cols`.
-#[allow(clippy::too_many_arguments)]
-fn c2e_f64<O: SupportedOrder>(
+fn c2e_f64<O: SupportedOrder, V: Value<Real = f64>>(
     n: usize,
     a: &[f64],
     b: &[f64],
@@ -119,8 +98,7 @@ fn c2e_f64<O: SupportedOrder>(
     // One column (the leaf P2M): a matrix-vector product with inner dimension n.
     let shape = if cols == 1 { Shape::Gemv } else { Shape::Panel };
     if rank == 0 {
-        gemm_values::<O, f64>(
-            n,
+        gemm_surface::<O, V>(
             y,
             n,
             Mat::new(a, n, n),
@@ -131,8 +109,7 @@ fn c2e_f64<O: SupportedOrder>(
         );
     } else {
         let tmp = &mut tmp[..rank * cols];
-        gemm_values::<O, f64>(
-            n,
+        gemm_surface::<O, V>(
             tmp,
             rank,
             Mat::new(b, rank, n),
@@ -171,23 +148,6 @@ impl<K: Kernel<D>, O: SupportedOrder, const D: usize, T: Real> Ctx<'_, K, O, D, 
             <K::Value<T> as Value>::from_reals_mut(out),
             gradients,
         );
-    }
-
-    /// A product whose inner dimension is a multiple of the surface's reals (see
-    /// [`gemm_values`]).
-    #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn gemm_values(
-        &self,
-        c: &mut [T],
-        ldc: usize,
-        a: Mat<T>,
-        b: Mat<T>,
-        alpha: T,
-        accumulate: bool,
-        shape: Shape,
-    ) {
-        gemm_values::<O, T>(self.nv, c, ldc, a, b, alpha, accumulate, shape);
     }
 
     /// A task scratch buffer of `len` elements of `T` (see [`take_scratch`]).
@@ -231,7 +191,17 @@ impl<K: Kernel<D>, O: SupportedOrder, const D: usize, T: Real> Ctx<'_, K, O, D, 
         match T::PRECISION {
             Precision::F64 => {
                 let mut tmp = take_scratch(self.scratch64, rank * cols);
-                c2e_f64::<O>(n, a, b, rank, same(x), cols, same_mut(y), &mut tmp, scale)
+                c2e_f64::<O, K::Value<f64>>(
+                    n,
+                    a,
+                    b,
+                    rank,
+                    same(x),
+                    cols,
+                    same_mut(y),
+                    &mut tmp,
+                    scale,
+                )
             }
             Precision::F32 => {
                 let mut buf = take_scratch(self.scratch64, (2 * n + rank) * cols);
@@ -240,7 +210,7 @@ impl<K: Kernel<D>, O: SupportedOrder, const D: usize, T: Real> Ctx<'_, K, O, D, 
                 for (d, s) in x64.iter_mut().zip(x) {
                     *d = s.to_f64();
                 }
-                c2e_f64::<O>(n, a, b, rank, x64, cols, y64, tmp, scale);
+                c2e_f64::<O, K::Value<f64>>(n, a, b, rank, x64, cols, y64, tmp, scale);
                 for (d, s) in y.iter_mut().zip(y64.iter()) {
                     *d = T::from_f64(*s);
                 }

@@ -4,7 +4,7 @@
 use super::context::{Clock, Ctx, T_L2L, T_M2L, T_P2L};
 use super::graph::Task;
 use crate::kernel::Kernel;
-use crate::linalg::{Mat, Shape, gemm};
+use crate::linalg::{Mat, Shape, gemm, gemm_surface};
 use crate::m2l::M2l;
 use crate::order::SupportedOrder;
 use crate::scalar::Real;
@@ -57,7 +57,7 @@ impl<K: Kernel<D>, O: SupportedOrder, const D: usize, T: Real> Ctx<'_, K, O, D, 
                 // SAFETY: the parent's downward task is a predecessor.
                 let peq = unsafe { self.down_equiv.get(p * nv..(p + 1) * nv) };
                 let block = &set.l2l[ci * nv * nv..(ci + 1) * nv * nv];
-                self.gemm_values(
+                gemm_surface::<O, K::Value<T>>(
                     col,
                     nv,
                     Mat::new(block, nv, nv),

@@ -7,10 +7,10 @@ use super::graph::Task;
 use crate::kernel::Kernel;
 use crate::linalg::{Mat, gemm};
 use crate::m2l::fft::complex::{pair_spectra, unpair_spectra};
-use crate::m2l::fft::grid::{FftGrid, Twiddles};
 use crate::m2l::fft::hadamard::{HADAMARD_JB, HadamardArgs, hadamard};
 use crate::m2l::fft::plan::FftChunk;
 use crate::m2l::fft::transforms::{forward8, inverse8};
+use crate::operators::fft_grid::{FftGrid, Twiddles};
 use crate::order::SupportedOrder;
 use crate::scalar::Real;
 

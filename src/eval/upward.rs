@@ -4,7 +4,7 @@
 use super::context::{Clock, Ctx, T_M2L, T_M2M, T_P2M};
 use super::graph::Task;
 use crate::kernel::Kernel;
-use crate::linalg::{Mat, Shape, gemm};
+use crate::linalg::{Mat, Shape, gemm, gemm_surface};
 use crate::m2l::M2l;
 use crate::order::SupportedOrder;
 use crate::scalar::Real;
@@ -53,7 +53,7 @@ impl<K: Kernel<D>, O: SupportedOrder, const D: usize, T: Real> Ctx<'_, K, O, D, 
                 // for children of its own half-width (a per-level set of the parent's level
                 // would be for children twice as large).
                 let m2m = self.views[self.ops.set_of_level[level + 1]].m2m;
-                self.gemm_values(
+                gemm_surface::<O, K::Value<T>>(
                     eq,
                     nv,
                     Mat::new(m2m, nv, nc * nv),

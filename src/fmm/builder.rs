@@ -227,14 +227,14 @@ where
                 });
             }
         }
-        let m2l = self.m2l.resolve();
+        let reals = <K::Value<T> as Value>::REALS;
+        let m2l = self.m2l.resolve(D, ORDER, T::PRECISION, reals == 2);
         if m2l == M2l::Fft && D != 3 {
             return Err(Error::InvalidParameter {
                 name: "m2l",
                 reason: "the FFT M2L is implemented in 3D only".into(),
             });
         }
-        let reals = <K::Value<T> as Value>::REALS;
         let run = || -> Result<Fmm<K, ORDER, D, T>> {
             let mut report = BuildReport::default();
             // The operator cache does not depend on the tree: open and verify an existing
@@ -246,10 +246,12 @@ where
                     let mut options = TreeOptions::adaptive(self.max_points_per_leaf, max_depth);
                     // Per-level operators are cached by box size: round it to a grid so that
                     // similar point sets share them.
+                    // The points are checked once, by the tree builder (before it reads this
+                    // domain): a non-finite or empty set fails there with its own error.
                     if !matches!(self.kernel.scaling(), Scaling::Homogeneous { .. }) {
                         let bounding = match self.targets {
-                            Some(t) => Domain::from_points(&[sources, t])?,
-                            None => Domain::from_points(&[sources])?,
+                            Some(t) => Domain::bounding(&[sources, t]),
+                            None => Domain::bounding(&[sources]),
                         };
                         options.domain = Some(bounding.on_width_grid());
                     }

@@ -65,12 +65,24 @@ pub(crate) fn check_points<T: Real, const D: usize>(
 impl<const D: usize> Domain<D> {
     /// The smallest cube holding every point of every set, centred on their bounding box and
     /// widened by a relative 1e-9 so that no point sits on the upper faces.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Empty`] for an empty set, [`Error::NonFinite`] for a NaN or infinite
+    /// coordinate (the first set is named "sources", the others "targets").
     pub fn from_points<T: Real>(sets: &[&[[T; D]]]) -> Result<Self> {
+        for (i, set) in sets.iter().enumerate() {
+            check_points(set, if i == 0 { "sources" } else { "targets" })?;
+        }
+        Ok(Self::bounding(sets))
+    }
+
+    /// [`Domain::from_points`] for sets already checked with `check_points` (non-empty, finite):
+    /// the tree builder checks its points once and then takes their cube from here.
+    pub(crate) fn bounding<T: Real>(sets: &[&[[T; D]]]) -> Self {
         let mut lo = [f64::INFINITY; D];
         let mut hi = [f64::NEG_INFINITY; D];
-        for (i, set) in sets.iter().enumerate() {
-            let what = if i == 0 { "sources" } else { "targets" };
-            check_points(set, what)?;
+        for set in sets {
             let (l, h) = set
                 .par_iter()
                 .fold(
@@ -112,7 +124,7 @@ impl<const D: usize> Domain<D> {
         for k in 0..D {
             origin[k] = 0.5 * (lo[k] + hi[k]) - 0.5 * width;
         }
-        Ok(Self { origin, width })
+        Self { origin, width }
     }
 
     /// The cube with the same centre and the width rounded up to the next `2^e m / 16`

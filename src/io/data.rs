@@ -2,6 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::scalar::Precision;
+
 /// What went wrong with a data file, classified as a bad input or a failed output.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
@@ -59,6 +61,20 @@ impl Dtype {
             Dtype::F64 => "<f8",
             Dtype::C64 => "<c8",
             Dtype::C128 => "<c16",
+        }
+    }
+    /// The real type of `precision`.
+    pub fn of_precision(precision: Precision) -> Dtype {
+        match precision {
+            Precision::F32 => Dtype::F32,
+            Precision::F64 => Dtype::F64,
+        }
+    }
+    /// The precision of its reals.
+    pub fn precision(self) -> Precision {
+        match self.real() {
+            Dtype::F32 => Precision::F32,
+            _ => Precision::F64,
         }
     }
     /// Whether elements are complex (two reals each).

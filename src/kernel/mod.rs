@@ -12,6 +12,7 @@
 //! [`Kernel::p2p`] with [`Kernel::p2p_scalar`] (correct, slow) or with its own pulp body on
 //! the public [`simd`] helpers (see `examples/custom_kernel.rs`).
 
+mod accuracy;
 pub mod direct;
 mod generated;
 mod helmholtz;
@@ -20,6 +21,7 @@ mod laplace;
 pub mod simd;
 mod yukawa;
 
+pub use accuracy::{relative_l2, sampled_error};
 pub use direct::direct;
 pub use helmholtz::Helmholtz;
 pub use id::{KernelId, Scaling};

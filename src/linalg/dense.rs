@@ -7,7 +7,7 @@ use faer::{Accum, MatMut, MatRef, Par};
 use super::fixed::{self, Shape};
 use super::mat::Mat;
 use crate::order::SupportedOrder;
-use crate::scalar::{Precision, Real, same_mut};
+use crate::scalar::{Precision, Real, Value, same_mut};
 
 /// `C = alpha * A * B` (or `C += ...` with `accumulate`), `C` column-major with stride `ldc`.
 /// Sequential: it runs inside the task graph's own parallelism.
@@ -62,26 +62,29 @@ fn gemm_impl<E: faer::traits::ComplexField + Copy>(
     matmul(cv, beta, av, bv, alpha, Par::Seq);
 }
 
-/// [`gemm`] for a product whose inner dimension is a multiple of the surface size of order
-/// `O`, of the given shape: the build.rs-generated kernel with that fixed inner dimension where
-/// the benchmark table says it beats faer (the order trait's `FIXED_GEMV` / `FIXED_M2M`,
-/// constants), else faer. Both choices are made at compile time for each order and precision.
+/// [`gemm`] for a product whose inner dimension is a multiple of the surface of order `O`
+/// holding values `V` (one real per point, or two for a complex kernel), of the given shape:
+/// the build.rs-generated kernel with that fixed inner dimension where the benchmark table says
+/// it beats faer (the order trait's `FIXED_GEMV` / `FIXED_M2M` constants; measured for real
+/// surfaces only, so a complex surface goes to faer), else faer. Every part of the choice is
+/// made at compile time for each order, value type and precision.
 #[inline(always)]
-pub(crate) fn gemm_surface<O: SupportedOrder, T: Real>(
-    c: &mut [T],
+pub(crate) fn gemm_surface<O: SupportedOrder, V: Value>(
+    c: &mut [V::Real],
     ldc: usize,
-    a: Mat<T>,
-    b: Mat<T>,
-    alpha: T,
+    a: Mat<V::Real>,
+    b: Mat<V::Real>,
+    alpha: V::Real,
     accumulate: bool,
     shape: Shape,
 ) {
-    let precision = (T::PRECISION == Precision::F64) as usize;
-    let fixed = match shape {
-        Shape::Gemv => O::FIXED_GEMV[precision],
-        Shape::M2m => O::FIXED_M2M[precision],
-        Shape::Panel => false,
-    };
+    let precision = (V::Real::PRECISION == Precision::F64) as usize;
+    let fixed = V::REALS == 1
+        && match shape {
+            Shape::Gemv => O::FIXED_GEMV[precision],
+            Shape::M2m => O::FIXED_M2M[precision],
+            Shape::Panel => false,
+        };
     if fixed && fixed::gemm_fixed(c, ldc, a, b, alpha, accumulate, O::SURFACE_LEN) {
         return;
     }

@@ -11,6 +11,7 @@ use std::ops::Range;
 use fft::plan::FftChunk;
 use svd::M2lGroups;
 
+use crate::scalar::Precision;
 use crate::tree::{InteractionLists, LinearTree};
 
 /// The M2L backend.
@@ -22,22 +23,41 @@ pub enum M2l {
     /// FFT-based M2L: Hadamard products in the frequency domain between sibling groups
     /// (3D only).
     Fft,
-    /// Per (dimension, precision, order) from the table in the README, produced by
-    /// `cargo bench --bench m2l` (one thread, 200k uniform points, p = 4, 6, 8, f32 and f64,
-    /// plus p = 10 f64 from the example): with each transfer vector's core recompressed to its
-    /// own rank, the SVD/GEMM backend serves 1.3x (p = 10, f64) to 8.7x (p = 8, f32) more target
-    /// boxes per second than the FFT backend on the development machine, so `Auto` is the SVD
-    /// backend for every measured pair.
+    /// Per (kernel values, dimension, precision, order) from the tables in the README,
+    /// produced by `cargo bench --bench m2l` (one thread, 200k uniform points, p = 4, 6, 8,
+    /// f32 and f64, Laplace and Helmholtz with k = 10), confirmed on whole 1M-point runs:
+    ///
+    /// - real kernels (Laplace, Yukawa, your own): the SVD backend everywhere. With each
+    ///   transfer vector's core recompressed to its own rank it serves 1.3x (p = 10, f64) to
+    ///   8.7x (p = 8, f32) more target boxes per second than the FFT backend.
+    /// - complex kernels (Helmholtz): the SVD backend in f32 (1.4x to 7.8x ahead) and in f64
+    ///   up to p = 7 (p = 4: 1.16x; p = 6 and 7 level); the FFT backend in f64 from p = 8,
+    ///   where the complex cores stay nearly full rank (M2L alone 1.2x ahead at p = 8; 1M
+    ///   points with k = 10: 12.8-13.3 s against 13.9 s).
+    ///
+    /// [`M2l::resolve`] applies this rule.
     #[default]
     Auto,
 }
 
 impl M2l {
-    /// The backend `Auto` resolves to. Today the SVD backend for every dimension, precision
-    /// and order (see [`M2l::Auto`] for the measurements), so the choice takes no arguments;
-    /// a kernel whose measurements differ (Helmholtz) will decide per case here.
-    pub fn resolve(self) -> M2l {
+    /// The backend `Auto` resolves to for a `dim`-dimensional kernel whose values are complex
+    /// or real, at `precision` and expansion `order` (see [`M2l::Auto`] for the measurements);
+    /// an explicit backend is returned as it is.
+    ///
+    /// ```
+    /// use oxifmm::{M2l, Precision};
+    ///
+    /// assert_eq!(M2l::Auto.resolve(3, 6, Precision::F64, false), M2l::Svd);
+    /// assert_eq!(M2l::Auto.resolve(3, 8, Precision::F64, true), M2l::Fft);
+    /// assert_eq!(M2l::Auto.resolve(3, 8, Precision::F32, true), M2l::Svd);
+    /// assert_eq!(M2l::Fft.resolve(3, 4, Precision::F32, false), M2l::Fft);
+    /// ```
+    pub fn resolve(self, dim: usize, order: usize, precision: Precision, complex: bool) -> M2l {
         match self {
+            M2l::Auto if dim == 3 && complex && precision == Precision::F64 && order >= 8 => {
+                M2l::Fft
+            }
             M2l::Auto => M2l::Svd,
             other => other,
         }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use rayon::prelude::*;
 
 use super::level_set::{LevelSet, level_set};
+use super::m2l_fft::transfer_functions;
 use super::params::{LevelScales, OperatorParams};
 use super::store::{Operators, SetArray, SetLayout, Store};
 use crate::cache::{
@@ -20,7 +21,6 @@ use crate::error::{Error, Result};
 use crate::geometry::surface::surface_len;
 use crate::geometry::transfer::transfer_vectors;
 use crate::kernel::{Kernel, Scaling};
-use crate::m2l::fft::transfer::transfer_functions;
 use crate::scalar::Value;
 use crate::scalar::{Precision, Real};
 use crate::tree::LinearTree;

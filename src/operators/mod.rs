@@ -1,5 +1,6 @@
-//! KIFMM operators: surfaces, check-to-equivalent pseudo-inverses, M2M/L2L, and the
-//! SVD-compressed M2L, computed in f64 and stored in the precision of the run.
+//! KIFMM operators: surfaces, check-to-equivalent pseudo-inverses, M2M/L2L, the
+//! SVD-compressed M2L and the FFT M2L's transfer functions (on the DFT grid of `fft_grid.rs`),
+//! computed in f64 and stored in the precision of the run.
 //!
 //! Geometry for a box of half-width `r` centred at `c` (order `p`, unit surface `g`: the
 //! boundary points of a `p^D` grid on `[-1, 1]^D`):
@@ -23,8 +24,10 @@
 //! and per-level scalars ([`LevelScales`]); other kernels get one level set per tree level.
 
 pub mod c2e;
+pub(crate) mod fft_grid;
 pub mod level_set;
 pub mod load;
+pub(crate) mod m2l_fft;
 pub mod m2l_svd;
 pub mod params;
 pub(crate) mod store;

@@ -4,13 +4,13 @@
 
 use std::marker::PhantomData;
 
+use super::fft_grid::FftGrid;
+use super::m2l_fft::child_pair_table;
 use super::params::{LevelScales, OperatorParams};
 use crate::cache::{OperatorCache, OwnedData};
 use crate::error::{Error, Result};
 use crate::geometry::surface::unit_surface;
 use crate::geometry::transfer::transfer_vectors;
-use crate::m2l::fft::grid::FftGrid;
-use crate::m2l::fft::transfer::child_pair_table;
 use crate::scalar::{Precision, Real, same};
 
 /// The arrays of one level set, by role. [`SetArray::name`] is the one place their names (the

@@ -6,7 +6,7 @@ pub mod csr;
 pub mod linear_tree;
 pub mod lists;
 pub mod refine;
-mod sort;
+pub(crate) mod sort;
 
 pub use csr::Csr;
 pub use linear_tree::{LinearTree, NONE};

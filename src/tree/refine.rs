@@ -190,9 +190,10 @@ impl<const D: usize> LinearTree<D> {
                 }
                 d
             }
+            // Checked above.
             None => match targets {
-                Some(t) => Domain::from_points(&[sources, t])?,
-                None => Domain::from_points(&[sources])?,
+                Some(t) => Domain::bounding(&[sources, t]),
+                None => Domain::bounding(&[sources]),
             },
         };
 

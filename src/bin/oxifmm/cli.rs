@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::ValueEnum;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use oxifmm::io::{DataError, Dtype};
+use oxifmm::io::DataError;
 use oxifmm::points::Distribution;
 use oxifmm::{CacheMode, Error, Real};
 
@@ -44,39 +44,6 @@ impl Dist {
             Dist::Uniform => Distribution::Uniform,
             Dist::Sphere => Distribution::Sphere,
             Dist::Clusters => Distribution::Clusters,
-        }
-    }
-}
-
-/// Floating-point precision.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Prec {
-    /// Single precision (float32).
-    F32,
-    /// Double precision (float64).
-    F64,
-}
-
-impl Prec {
-    pub fn dtype(self) -> Dtype {
-        match self {
-            Prec::F32 => Dtype::F32,
-            Prec::F64 => Dtype::F64,
-        }
-    }
-    /// The precision of `T`.
-    pub fn of<T: Real>() -> Self {
-        match T::PRECISION {
-            oxifmm::Precision::F32 => Prec::F32,
-            oxifmm::Precision::F64 => Prec::F64,
-        }
-    }
-    pub fn from_dtype(d: Dtype) -> Self {
-        match d {
-            Dtype::F32 => Prec::F32,
-            Dtype::F64 => Prec::F64,
-            Dtype::C64 => Prec::F32,
-            Dtype::C128 => Prec::F64,
         }
     }
 }
@@ -297,8 +264,8 @@ macro_rules! dispatch {
     ($dim:expr, $prec:expr, $order:expr, $f:ident, ($($arg:expr),*)) => {{
         let (dim, order): (usize, usize) = ($dim, $order);
         let r = match $prec {
-            $crate::cli::Prec::F64 => oxifmm::with_order!(dim, order, |P, D| $f::<P, D, f64>($($arg),*)),
-            $crate::cli::Prec::F32 => oxifmm::with_order!(dim, order, |P, D| $f::<P, D, f32>($($arg),*)),
+            oxifmm::Precision::F64 => oxifmm::with_order!(dim, order, |P, D| $f::<P, D, f64>($($arg),*)),
+            oxifmm::Precision::F32 => oxifmm::with_order!(dim, order, |P, D| $f::<P, D, f32>($($arg),*)),
         };
         r.unwrap_or_else(|| Err($crate::cli::unsupported(dim, order)))
     }};
@@ -306,8 +273,8 @@ macro_rules! dispatch {
     (@3d $prec:expr, $order:expr, $f:ident, ($($arg:expr),*)) => {{
         let order: usize = $order;
         let r = match $prec {
-            $crate::cli::Prec::F64 => oxifmm::with_order!(3, order, |P| $f::<P, 3, f64>($($arg),*)),
-            $crate::cli::Prec::F32 => oxifmm::with_order!(3, order, |P| $f::<P, 3, f32>($($arg),*)),
+            oxifmm::Precision::F64 => oxifmm::with_order!(3, order, |P| $f::<P, 3, f64>($($arg),*)),
+            oxifmm::Precision::F32 => oxifmm::with_order!(3, order, |P| $f::<P, 3, f32>($($arg),*)),
         };
         r.unwrap_or_else(|| Err($crate::cli::unsupported(3, order)))
     }};

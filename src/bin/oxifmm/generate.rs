@@ -6,7 +6,8 @@ use clap::Args;
 use oxifmm::io::{self, Problem};
 use oxifmm::points::{charges, generate};
 
-use crate::cli::{Dist, Fail, Prec, Ui};
+use crate::cli::{Dist, Fail, Ui};
+use oxifmm::Precision;
 
 #[derive(Args, Debug)]
 pub struct GenerateArgs {
@@ -27,7 +28,7 @@ pub struct GenerateArgs {
     pub n_targets: Option<usize>,
     /// Element type of the written arrays.
     #[arg(long, value_enum, default_value = "f64")]
-    pub precision: Prec,
+    pub precision: Precision,
     /// Complex charges (real and imaginary parts uniform in [-1, 1], the imaginary parts
     /// from seed SEED+3), for the Helmholtz kernel.
     #[arg(long)]
@@ -63,7 +64,7 @@ pub fn cmd_generate(a: &GenerateArgs, ui: &Ui) -> Result<(), Fail> {
     };
     let problem = Problem {
         dim: a.dim as usize,
-        dtype: a.precision.dtype(),
+        dtype: oxifmm::io::Dtype::of_precision(a.precision),
         sources,
         charges: if a.complex {
             let (re, im) = (

@@ -13,7 +13,8 @@ use oxifmm::{
 #[cfg(feature = "hdf5")]
 use oxifmm::{CacheParams, OperatorParams};
 
-use crate::cli::{Fail, Prec, Ui, cache_mode, dispatch};
+use crate::cli::{Fail, Ui, cache_mode, dispatch};
+use oxifmm::Precision;
 
 #[derive(Args, Debug)]
 pub struct OperatorsArgs {
@@ -27,7 +28,7 @@ pub struct OperatorsArgs {
     pub dim: usize,
     /// Precision of the operators.
     #[arg(long, value_enum, default_value = "f64")]
-    pub precision: Prec,
+    pub precision: Precision,
     /// Cache directory (default: $OXIFMM_CACHE_DIR, else $XDG_CACHE_HOME/oxifmm, else
     /// ~/.cache/oxifmm).
     #[arg(long)]
@@ -101,11 +102,7 @@ pub fn cmd_operators(a: &OperatorsArgs, ui: &Ui) -> Result<(), Fail> {
     }
     let pb = ui.spinner(format!(
         "operators: Laplace 3D, order {order}, {}",
-        if a.precision == Prec::F64 {
-            "f64"
-        } else {
-            "f32"
-        }
+        a.precision.name()
     ));
     let mode = CacheMode::Dir(dir.clone());
     let (note, path, took) = dispatch!(3usize, a.precision, order, precompute, (&mode))?;
@@ -119,8 +116,8 @@ pub fn cmd_operators(a: &OperatorsArgs, ui: &Ui) -> Result<(), Fail> {
     #[cfg(feature = "hdf5")]
     if let Some(h5) = &a.export {
         let params = match a.precision {
-            Prec::F64 => cache_params::<3, f64>(order),
-            Prec::F32 => cache_params::<3, f32>(order),
+            Precision::F64 => cache_params::<3, f64>(order),
+            Precision::F32 => cache_params::<3, f32>(order),
         };
         let cache = OperatorCache::open(&path, &params)?;
         oxifmm::cache::export_hdf5(&cache, h5).map_err(|e| Fail::Output(e.to_string()))?;

@@ -7,7 +7,8 @@ use clap::Args;
 use oxifmm::io::{self, Problem, Results};
 use oxifmm::{Expansion, Fmm, Kernel, Laplace, Real, SupportedOrder, Value};
 
-use crate::cli::{Fail, KernelArg, Prec, Ui, cache_mode, dispatch, init_threads, to_points};
+use crate::cli::{Fail, KernelArg, Ui, cache_mode, dispatch, init_threads, to_points};
+use oxifmm::Precision;
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
@@ -29,7 +30,7 @@ pub struct RunArgs {
     pub order: usize,
     /// Precision of the computation and of the written results (default: the input's).
     #[arg(long, value_enum)]
-    pub precision: Option<Prec>,
+    pub precision: Option<Precision>,
     /// Largest number of points in a leaf box (trades near-field P2P against far field).
     #[arg(long, default_value_t = 150)]
     pub leaf: usize,
@@ -101,7 +102,7 @@ where
     let reals = |v: &[T]| -> Vec<f64> { v.iter().map(|x| x.to_f64()).collect() };
     Ok(Results {
         dim: D,
-        dtype: Prec::of::<T>().dtype().with_complex(is_complex(&q)),
+        dtype: oxifmm::io::Dtype::of_precision(T::PRECISION).with_complex(is_complex(&q)),
         potentials: reals(Value::as_reals(&out.potentials)),
         gradients: a
             .gradients
@@ -150,9 +151,7 @@ pub fn cmd_run(a: &RunArgs, ui: &Ui) -> Result<(), Fail> {
     let pb = ui.spinner(format!("reading {}", a.input.display()));
     let problem = io::read_problem(&a.input, a.targets.as_deref())?;
     pb.finish_and_clear();
-    let prec = a
-        .precision
-        .unwrap_or_else(|| Prec::from_dtype(problem.dtype));
+    let prec = a.precision.unwrap_or_else(|| problem.dtype.precision());
     let results = match a.kernel {
         KernelArg::Laplace => dispatch!(
             problem.dim,

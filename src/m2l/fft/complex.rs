@@ -13,14 +13,8 @@
 //! That is two complex products per stored frequency and pair of boxes, where writing the
 //! complex kernel as a `2 x 2` block of real kernels would take four.
 
+use crate::operators::fft_grid::pair;
 use crate::scalar::Real;
-
-/// `(X(k), X(-k))` of the complex signal whose parts have half-spectrum values `a = A(k)` and
-/// `b = B(k)` (each as `(re, im)`).
-#[inline(always)]
-pub(crate) fn pair<T: Real>(a: (T, T), b: (T, T)) -> ((T, T), (T, T)) {
-    ((a.0 - b.1, a.1 + b.0), (a.0 + b.1, b.0 - a.1))
-}
 
 /// In place over two spectra in the lane layout of the transforms (blocks of 8 real parts
 /// then 8 imaginary parts): `a` holds the half spectrum of the real parts and becomes
@@ -54,13 +48,13 @@ pub(crate) fn unpair_spectra<T: Real>(a: &mut [T], b: &mut [T]) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::grid::{FftGrid, LANES, Twiddles};
-    use super::super::transfer::transfer_functions;
     use super::super::transforms::{forward8, inverse8};
     use super::*;
     use crate::geometry::surface::unit_surface;
     use crate::geometry::transfer::transfer_vectors;
     use crate::kernel::{Helmholtz, Kernel};
+    use crate::operators::fft_grid::{FftGrid, LANES, Twiddles};
+    use crate::operators::m2l_fft::transfer_functions;
     use crate::scalar::Complex;
 
     /// Complex densities through the paired spectra, the complex transfer functions and the

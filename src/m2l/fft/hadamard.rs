@@ -165,7 +165,7 @@ mod tests {
                 .wrapping_add(1442695040888963407);
             ((seed >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
         };
-        let pair_table = super::super::transfer::child_pair_table();
+        let pair_table = crate::operators::m2l_fft::child_pair_table();
         for p in crate::order::supported_orders(3) {
             let n = 2 * p;
             let nf = n * n * (p + 1);

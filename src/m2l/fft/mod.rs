@@ -10,7 +10,8 @@
 //! `phi = IDFT(DFT(G_t) . DFT(q))`.
 //!
 //! The transfer functions `DFT(G_t)` (one per transfer vector) are precomputed with the other
-//! operators and kept in the operator cache, frequency-major (`[frequency][transfer vector]`,
+//! operators (`operators/m2l_fft.rs`, on the grid of `operators/fft_grid.rs`) and kept in the
+//! operator cache, frequency-major (`[frequency][transfer vector]`,
 //! real and imaginary parts apart). At run time, a target parent P and each of its 26
 //! neighbours P' meet through an `8 x 8` block per frequency (target child x source child,
 //! zero for adjacent pairs), applied with the target children in SIMD lanes by the
@@ -22,8 +23,6 @@
 //! `p^3` corner of the grid, inverse only to it.
 
 pub(crate) mod complex;
-pub(crate) mod grid;
 pub(crate) mod hadamard;
 pub(crate) mod plan;
-pub(crate) mod transfer;
 pub(crate) mod transforms;

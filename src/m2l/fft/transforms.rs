@@ -3,7 +3,7 @@
 //! are tiny (`N = 2p <= 24`) and fixed, where a general FFT library's planning and strides cost
 //! more than the transform (kept by the M2L bench, `cargo bench --bench m2l`).
 
-use super::grid::{FftGrid, LANES, Twiddles};
+use crate::operators::fft_grid::{FftGrid, LANES, Twiddles};
 use crate::scalar::Real;
 
 #[inline(always)]
@@ -216,6 +216,95 @@ pub(crate) fn inverse8<T: Real>(
         if let Some(o) = o {
             for (s, &c) in g.surf_cube.iter().enumerate() {
                 o[s * stride] += cube[c * LANES + l];
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{forward8, inverse8};
+    use crate::geometry::surface::unit_surface;
+    use crate::geometry::transfer::transfer_vectors;
+    use crate::kernel::{Kernel, Laplace};
+    use crate::operators::fft_grid::{FftGrid, LANES, Twiddles};
+    use crate::operators::m2l_fft::transfer_functions;
+
+    /// The transforms with the precomputed transfer functions against the dense kernel matrix.
+    #[test]
+    fn fft_m2l_matches_dense_kernel_matrix() {
+        for p in [3usize, 4, 6] {
+            let g = FftGrid::new(p);
+            let unit = unit_surface::<3>(p);
+            assert_eq!(unit.len(), g.surf_cube.len());
+            let (cos, sin) = g.twiddles::<f64>();
+            let tw = Twiddles {
+                cos: &cos,
+                sin: &sin,
+            };
+            let alpha = 1.05;
+            let (tre, tim) = transfer_functions::<Laplace, 3>(&Laplace, p, 1.0, alpha);
+            let tv = transfer_vectors::<3>();
+            let nt = tv.len();
+            // Eight different densities, one per lane (lane 5 empty), each translated by its
+            // own transfer vector.
+            let qs: Vec<Vec<f64>> = (0..LANES)
+                .map(|l| {
+                    (0..unit.len())
+                        .map(|i| ((i * 7919 + 31 * l) % 13) as f64 - 6.0)
+                        .collect()
+                })
+                .collect();
+            let stride = 2 * LANES;
+            let kx_stride = g.n * g.nz * stride;
+            let mut spec = vec![0.0; g.nfreq * stride];
+            let mut scratch = vec![0.0; g.scratch_len()];
+            let inputs: [Option<&[f64]>; LANES] =
+                std::array::from_fn(|l| (l != 5).then_some(qs[l].as_slice()));
+            forward8(&g, &tw, inputs, 1, &mut spec, kx_stride, &mut scratch);
+            let tis: [usize; LANES] = [0, 17, nt / 2, nt - 1, 100, 200, 250, 3];
+            let mut prod = vec![0.0; g.nfreq * stride];
+            for f in 0..g.nfreq {
+                for (l, &ti) in tis.iter().enumerate() {
+                    let (a, b) = (tre[f * nt + ti], tim[f * nt + ti]);
+                    let (sr, si) = (spec[f * stride + l], spec[f * stride + LANES + l]);
+                    prod[f * stride + l] = a * sr - b * si;
+                    prod[f * stride + LANES + l] = a * si + b * sr;
+                }
+            }
+            let mut phis = vec![vec![1.0; unit.len()]; LANES];
+            {
+                let mut it = phis.iter_mut();
+                let outs: [Option<&mut [f64]>; LANES] =
+                    std::array::from_fn(|_| it.next().map(|v| v.as_mut_slice()));
+                inverse8(&g, &tw, &prod, kx_stride, outs, 1, 1.0, &mut scratch);
+            }
+            for (l, &ti) in tis.iter().enumerate() {
+                let t = tv[ti];
+                // Dense: target check surface at the origin, source equivalent at 2 t.
+                let mut maxerr: f64 = 0.0;
+                let mut maxval: f64 = 0.0;
+                for (i, x) in unit.iter().enumerate() {
+                    let xi = [alpha * x[0], alpha * x[1], alpha * x[2]];
+                    let mut s = 0.0;
+                    if l != 5 {
+                        for (j, y) in unit.iter().enumerate() {
+                            let yj = [
+                                2.0 * t[0] as f64 + alpha * y[0],
+                                2.0 * t[1] as f64 + alpha * y[1],
+                                2.0 * t[2] as f64 + alpha * y[2],
+                            ];
+                            s += Kernel::<3>::eval(&Laplace, &xi, &yj) * qs[l][j];
+                        }
+                    }
+                    // The outputs started at 1: inverse8 accumulates.
+                    maxerr = maxerr.max((s + 1.0 - phis[l][i]).abs());
+                    maxval = maxval.max(s.abs()).max(1.0);
+                }
+                assert!(
+                    maxerr < 1e-12 * maxval,
+                    "p {p} lane {l} t {t:?}: {maxerr:e} vs {maxval:e}"
+                );
             }
         }
     }

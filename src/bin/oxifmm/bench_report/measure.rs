@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use oxifmm::points::{Distribution, generate, values};
-use oxifmm::{CacheMode, Expansion, Fmm, Kernel, Real, SupportedOrder, Value};
+use oxifmm::{CacheMode, Expansion, Fmm, Kernel, Real, SupportedOrder};
 
 use crate::cli::Fail;
 use crate::operators::precompute;
@@ -97,18 +97,7 @@ where
         _ => None,
     };
     drop(fmm);
-    let m = samples.min(n).max(1);
-    let stride = n / m;
-    let idx: Vec<usize> = (0..m).map(|i| i * stride).collect();
-    let src: Vec<[f64; 3]> = pts.iter().map(|p| p.map(|x| x.to_f64())).collect();
-    let q64: Vec<K::Value<f64>> = q.iter().map(|x| x.cast()).collect();
-    let tgt: Vec<[f64; 3]> = idx.iter().map(|&i| src[i]).collect();
-    let exact = oxifmm::direct(kernel, &src, &q64, &tgt, false)?;
-    let (num, den) = idx.iter().zip(&exact).fold((0.0, 0.0), |(n, d), (&i, e)| {
-        let f = out.potentials[i];
-        let (dr, di) = (f.re().to_f64() - e.re(), f.im().to_f64() - e.im());
-        (n + dr * dr + di * di, d + e.re() * e.re() + e.im() * e.im())
-    });
+    let error = oxifmm::sampled_error(kernel, &pts, &q, &pts, &out.potentials, samples.max(1))?;
     Ok(Row {
         kernel: label.to_string(),
         n,
@@ -122,7 +111,7 @@ where
         leaf,
         build,
         eval,
-        error: (num / den).sqrt(),
+        error,
         peak_rss: peak,
         fmm_bytes,
         ops,

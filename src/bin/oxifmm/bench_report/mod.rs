@@ -13,8 +13,9 @@ use oxifmm::fs::write_atomic;
 use oxifmm::points::{Distribution, charges, generate};
 use oxifmm::{CacheMode, Fmm, Helmholtz, Laplace, Yukawa};
 
-use crate::cli::{Fail, Prec, Ui, init_threads};
+use crate::cli::{Fail, Ui, init_threads};
 use measure::{bench_case, bench_precompute, cpu_model, mib};
+use oxifmm::Precision;
 use svg::operators_svg;
 
 /// The Yukawa screening constant of the report's table (the 1M-point target problem).
@@ -64,15 +65,12 @@ pub fn cmd_bench(a: &BenchArgs, ui: &Ui) -> Result<(), Fail> {
         .map_err(|e| Fail::Output(format!("cannot create {}: {e}", a.out_dir.display())))?;
     let report_path = a.out_dir.join("report.md");
     let svg_path = a.out_dir.join("operators.svg");
-    let cache_dir = std::env::temp_dir().join(format!("oxifmm-bench-cache-{}", std::process::id()));
-    // Removed at the end, also on failure.
-    struct RmDir(PathBuf);
-    impl Drop for RmDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-    let _rm = RmDir(cache_dir.clone());
+    // A fresh operator cache, removed at the end, also on failure.
+    let cache_tmp = tempfile::Builder::new()
+        .prefix("oxifmm-bench-cache-")
+        .tempdir()
+        .map_err(|e| Fail::Output(format!("cannot create a temporary cache directory: {e}")))?;
+    let cache_dir = cache_tmp.path().to_path_buf();
     let cache = CacheMode::Dir(cache_dir.clone());
     let started = Instant::now();
     let (sizes, chart_n, tree_n, samples) = if a.quick {
@@ -180,16 +178,18 @@ pub fn cmd_bench(a: &BenchArgs, ui: &Ui) -> Result<(), Fail> {
     }
 
     // (b) parameter table: Laplace on both distributions, the other kernels on uniform points.
-    let settings: Vec<(Bench, usize, Distribution, Prec)> = sizes
+    let settings: Vec<(Bench, usize, Distribution, Precision)> = sizes
         .iter()
         .flat_map(|&n| {
             let laplace = [Distribution::Uniform, Distribution::Sphere]
                 .into_iter()
-                .flat_map(move |d| [Prec::F64, Prec::F32].map(|p| (Bench::Laplace, n, d, p)));
+                .flat_map(move |d| {
+                    [Precision::F64, Precision::F32].map(|p| (Bench::Laplace, n, d, p))
+                });
             let others = [Bench::Yukawa, Bench::Helmholtz]
                 .into_iter()
                 .flat_map(move |k| {
-                    [Prec::F64, Prec::F32].map(|p| (k, n, Distribution::Uniform, p))
+                    [Precision::F64, Precision::F32].map(|p| (k, n, Distribution::Uniform, p))
                 });
             laplace.chain(others)
         })
@@ -202,22 +202,22 @@ pub fn cmd_bench(a: &BenchArgs, ui: &Ui) -> Result<(), Fail> {
         let label = kernel.label();
         pb.set_message(format!("{label} N = {n} {dist:?} {prec:?}"));
         let row = match (kernel, prec) {
-            (Bench::Laplace, Prec::F64) => {
+            (Bench::Laplace, Precision::F64) => {
                 bench_case::<6, f64, _>(&Laplace, &label, n, dist, 150, samples, &cache)?
             }
-            (Bench::Laplace, Prec::F32) => {
+            (Bench::Laplace, Precision::F32) => {
                 bench_case::<4, f32, _>(&Laplace, &label, n, dist, 150, samples, &cache)?
             }
-            (Bench::Yukawa, Prec::F64) => {
+            (Bench::Yukawa, Precision::F64) => {
                 bench_case::<7, f64, _>(&yukawa, &label, n, dist, 150, samples, &cache)?
             }
-            (Bench::Yukawa, Prec::F32) => {
+            (Bench::Yukawa, Precision::F32) => {
                 bench_case::<4, f32, _>(&yukawa, &label, n, dist, 150, samples, &cache)?
             }
-            (Bench::Helmholtz, Prec::F64) => {
+            (Bench::Helmholtz, Precision::F64) => {
                 bench_case::<7, f64, _>(&helmholtz, &label, n, dist, 150, samples, &cache)?
             }
-            (Bench::Helmholtz, Prec::F32) => {
+            (Bench::Helmholtz, Precision::F32) => {
                 bench_case::<4, f32, _>(&helmholtz, &label, n, dist, 150, samples, &cache)?
             }
         };

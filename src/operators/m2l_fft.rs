@@ -1,7 +1,7 @@
 //! The FFT M2L's precomputed operators: the transfer functions `DFT(G_t)` of every transfer
 //! vector, and the table from (parent offset, source child, target child) to transfer vector.
 
-use super::grid::FftGrid;
+use super::fft_grid::FftGrid;
 use crate::geometry::transfer::{
     child_offset, offset_at, offset_index, transfer_table, transfer_vectors,
 };
@@ -11,7 +11,7 @@ use crate::scalar::Value;
 /// Transfer functions `DFT(G_t)` of every transfer vector, for boxes of half-width `r`:
 /// `(re, im)`, each `[frequency][transfer vector]`. A real kernel has `nfreq` rows (the
 /// half spectrum of a real grid); a complex kernel `2 nfreq`: `G_t(k)` for the stored
-/// frequencies `k`, then `G_t(-k)` for the same `k` (see [`super::complex`]).
+/// frequencies `k`, then `G_t(-k)` for the same `k` (see `m2l/fft/complex.rs`).
 /// Generic over `D` so that dimension-generic code can call it; `D` must be 3.
 pub fn transfer_functions<K: Kernel<D>, const D: usize>(
     kernel: &K,
@@ -64,7 +64,7 @@ pub fn transfer_functions<K: Kernel<D>, const D: usize>(
             } else {
                 let a = (parts[0].0[f], parts[0].1[f]);
                 let b = (parts[1].0[f], parts[1].1[f]);
-                let (plus, minus) = super::complex::pair(a, b);
+                let (plus, minus) = super::fft_grid::pair(a, b);
                 re[f * nt + ti] = plus.0;
                 im[f * nt + ti] = plus.1;
                 re[(nf + f) * nt + ti] = minus.0;
@@ -144,90 +144,7 @@ pub fn child_pair_table() -> Vec<u32> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::grid::{FftGrid, LANES, Twiddles};
-    use super::super::transforms::{forward8, inverse8};
     use super::*;
-    use crate::geometry::surface::unit_surface;
-    use crate::geometry::transfer::transfer_vectors;
-    use crate::kernel::{Kernel, Laplace};
-
-    #[test]
-    fn fft_m2l_matches_dense_kernel_matrix() {
-        for p in [3usize, 4, 6] {
-            let g = FftGrid::new(p);
-            let unit = unit_surface::<3>(p);
-            assert_eq!(unit.len(), g.surf_cube.len());
-            let (cos, sin) = g.twiddles::<f64>();
-            let tw = Twiddles {
-                cos: &cos,
-                sin: &sin,
-            };
-            let alpha = 1.05;
-            let (tre, tim) = transfer_functions::<Laplace, 3>(&Laplace, p, 1.0, alpha);
-            let tv = transfer_vectors::<3>();
-            let nt = tv.len();
-            // Eight different densities, one per lane (lane 5 empty), each translated by its
-            // own transfer vector.
-            let qs: Vec<Vec<f64>> = (0..LANES)
-                .map(|l| {
-                    (0..unit.len())
-                        .map(|i| ((i * 7919 + 31 * l) % 13) as f64 - 6.0)
-                        .collect()
-                })
-                .collect();
-            let stride = 2 * LANES;
-            let kx_stride = g.n * g.nz * stride;
-            let mut spec = vec![0.0; g.nfreq * stride];
-            let mut scratch = vec![0.0; g.scratch_len()];
-            let inputs: [Option<&[f64]>; LANES] =
-                std::array::from_fn(|l| (l != 5).then_some(qs[l].as_slice()));
-            forward8(&g, &tw, inputs, 1, &mut spec, kx_stride, &mut scratch);
-            let tis: [usize; LANES] = [0, 17, nt / 2, nt - 1, 100, 200, 250, 3];
-            let mut prod = vec![0.0; g.nfreq * stride];
-            for f in 0..g.nfreq {
-                for (l, &ti) in tis.iter().enumerate() {
-                    let (a, b) = (tre[f * nt + ti], tim[f * nt + ti]);
-                    let (sr, si) = (spec[f * stride + l], spec[f * stride + LANES + l]);
-                    prod[f * stride + l] = a * sr - b * si;
-                    prod[f * stride + LANES + l] = a * si + b * sr;
-                }
-            }
-            let mut phis = vec![vec![1.0; unit.len()]; LANES];
-            {
-                let mut it = phis.iter_mut();
-                let outs: [Option<&mut [f64]>; LANES] =
-                    std::array::from_fn(|_| it.next().map(|v| v.as_mut_slice()));
-                inverse8(&g, &tw, &prod, kx_stride, outs, 1, 1.0, &mut scratch);
-            }
-            for (l, &ti) in tis.iter().enumerate() {
-                let t = tv[ti];
-                // Dense: target check surface at the origin, source equivalent at 2 t.
-                let mut maxerr: f64 = 0.0;
-                let mut maxval: f64 = 0.0;
-                for (i, x) in unit.iter().enumerate() {
-                    let xi = [alpha * x[0], alpha * x[1], alpha * x[2]];
-                    let mut s = 0.0;
-                    if l != 5 {
-                        for (j, y) in unit.iter().enumerate() {
-                            let yj = [
-                                2.0 * t[0] as f64 + alpha * y[0],
-                                2.0 * t[1] as f64 + alpha * y[1],
-                                2.0 * t[2] as f64 + alpha * y[2],
-                            ];
-                            s += Kernel::<3>::eval(&Laplace, &xi, &yj) * qs[l][j];
-                        }
-                    }
-                    // The outputs started at 1: inverse8 accumulates.
-                    maxerr = maxerr.max((s + 1.0 - phis[l][i]).abs());
-                    maxval = maxval.max(s.abs()).max(1.0);
-                }
-                assert!(
-                    maxerr < 1e-12 * maxval,
-                    "p {p} lane {l} t {t:?}: {maxerr:e} vs {maxval:e}"
-                );
-            }
-        }
-    }
 
     #[test]
     fn child_pairs_cover_exactly_the_v_list_offsets() {

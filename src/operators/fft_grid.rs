@@ -1,6 +1,15 @@
-//! The DFT grid of the FFT M2L: side `N = 2p`, the surface points' place in it, twiddles.
+//! The DFT grid of the FFT M2L: side `N = 2p`, the surface points' place in it, twiddles, and
+//! the full spectrum of a complex signal from the half spectra of its parts.
 
 use crate::scalar::Real;
+
+/// The full spectrum of a complex signal from the half spectra of its real parts (a real
+/// signal's spectrum at `-k` is the conjugate of that at `k`): `(X(k), X(-k))` of the signal
+/// whose parts have half-spectrum values `a = A(k)` and `b = B(k)` (each as `(re, im)`).
+#[inline(always)]
+pub(crate) fn pair<T: Real>(a: (T, T), b: (T, T)) -> ((T, T), (T, T)) {
+    ((a.0 - b.1, a.1 + b.0), (a.0 + b.1, b.0 - a.1))
+}
 
 /// Geometry and twiddles of the DFT on the `N^3` grid for order `p`.
 #[derive(Clone, Debug)]
@@ -65,7 +74,7 @@ impl FftGrid {
         )
     }
 
-    /// Scratch length (elements of T) needed by [`super::transforms::forward8`] and [`super::transforms::inverse8`].
+    /// Scratch length (elements of T) needed by `m2l::fft::transforms::forward8` and `inverse8`.
     pub fn scratch_len(&self) -> usize {
         let (p, n, nz) = (self.p, self.n, self.nz);
         LANES * (p * p * p + 2 * (p * p * nz + p * n * nz) + 2 * n * nz)
