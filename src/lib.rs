@@ -62,7 +62,10 @@ pub mod tree;
 
 pub use cache::{CacheMode, CacheOutcome, CacheParams, OperatorCache};
 pub use error::{Error, Result};
-pub use fmm::{BuildReport, EvalReport, Fmm, FmmBuilder, FmmOutput};
+pub use fmm::{
+    Accuracy, AnyKernel, BuildReport, Coords, DynFmm, DynOutput, EvalReport, Fmm, FmmBuilder,
+    FmmConfig, FmmOutput, ValueVec, Values, direct_any, order_for_eps,
+};
 pub use geometry::{Domain, MortonKey};
 pub use kernel::{
     Helmholtz, Kernel, KernelId, Laplace, Scaling, Yukawa, direct, relative_l2, sampled_error,

@@ -2,10 +2,16 @@
 //! targets, then [`evaluate`](Fmm::evaluate)d for any number of charge vectors.
 
 mod builder;
+mod eps;
 mod report;
+mod runtime;
 
 pub use builder::FmmBuilder;
+pub use eps::order_for_eps;
 pub use report::{BuildReport, EvalReport};
+pub use runtime::{
+    Accuracy, AnyKernel, Coords, DynFmm, DynOutput, FmmConfig, ValueVec, Values, direct_any,
+};
 
 use std::marker::PhantomData;
 use std::sync::Mutex;

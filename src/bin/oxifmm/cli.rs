@@ -8,7 +8,7 @@ use clap::ValueEnum;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use oxifmm::io::DataError;
 use oxifmm::points::Distribution;
-use oxifmm::{CacheMode, Error, Real};
+use oxifmm::{CacheMode, Error};
 
 const FORMATS: &str = "\
 FILES:
@@ -44,76 +44,6 @@ impl Dist {
             Dist::Uniform => Distribution::Uniform,
             Dist::Sphere => Distribution::Sphere,
             Dist::Clusters => Distribution::Clusters,
-        }
-    }
-}
-
-/// The kernel of `oxifmm run --kernel`: `laplace`, `yukawa:KAPPA`, `helmholtz:K` or
-/// `helmholtz:RE,IM`.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum KernelArg {
-    /// `1/(4 pi r)` in 3D, `-ln(r)/(2 pi)` in 2D.
-    Laplace,
-    /// `exp(-kappa r) / (4 pi r)`, 3D.
-    Yukawa(oxifmm::Yukawa),
-    /// `exp(i k r) / (4 pi r)`, 3D, complex charges and potentials.
-    Helmholtz(oxifmm::Helmholtz),
-}
-
-fn number(s: &str, what: &str) -> Result<f64, String> {
-    s.trim()
-        .parse()
-        .map_err(|_| format!("{what} needs a number, got {s:?}"))
-}
-
-impl KernelArg {
-    /// Parses `laplace`, `yukawa:KAPPA`, `helmholtz:K` or `helmholtz:RE,IM` (clap's value
-    /// parser: the message becomes a usage error).
-    pub fn parse(s: &str) -> Result<Self, String> {
-        let (name, param) = match s.split_once(':') {
-            Some((n, p)) => (n, Some(p)),
-            None => (s, None),
-        };
-        match (name.to_ascii_lowercase().as_str(), param) {
-            ("laplace", None) => Ok(KernelArg::Laplace),
-            ("yukawa", Some(p)) => oxifmm::Yukawa::new(number(p, "yukawa:KAPPA")?)
-                .map(KernelArg::Yukawa)
-                .map_err(|e| e.to_string()),
-            ("helmholtz", Some(p)) => {
-                let k = match p.split_once(',') {
-                    Some((re, im)) => oxifmm::Helmholtz::complex(oxifmm::Complex::new(
-                        number(re, "helmholtz:RE,IM")?,
-                        number(im, "helmholtz:RE,IM")?,
-                    )),
-                    None => oxifmm::Helmholtz::new(number(p, "helmholtz:K")?),
-                };
-                k.map(KernelArg::Helmholtz).map_err(|e| e.to_string())
-            }
-            ("yukawa", None) => Err("yukawa needs its screening constant: yukawa:KAPPA".into()),
-            ("helmholtz", None) => {
-                Err("helmholtz needs its wavenumber: helmholtz:K or helmholtz:RE,IM".into())
-            }
-            ("laplace", Some(_)) => Err("laplace takes no parameter".into()),
-            _ => Err(format!(
-                "unknown kernel {name:?} (laplace, yukawa:KAPPA, helmholtz:K, helmholtz:RE,IM)"
-            )),
-        }
-    }
-}
-
-impl std::fmt::Display for KernelArg {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            KernelArg::Laplace => write!(f, "Laplace"),
-            KernelArg::Yukawa(k) => write!(f, "Yukawa (kappa {})", k.kappa()),
-            KernelArg::Helmholtz(h) => {
-                let k = h.wavenumber();
-                if k.im == 0.0 {
-                    write!(f, "Helmholtz (k {})", k.re)
-                } else {
-                    write!(f, "Helmholtz (k {} + {}i)", k.re, k.im)
-                }
-            }
         }
     }
 }
@@ -239,44 +169,3 @@ pub fn cache_mode(dir: &Option<PathBuf>, off: bool) -> CacheMode {
         (None, _) => CacheMode::Default,
     }
 }
-
-pub fn to_points<T: Real, const D: usize>(flat: &[f64]) -> Vec<[T; D]> {
-    flat.chunks_exact(D)
-        .map(|c| std::array::from_fn(|k| T::from_f64(c[k])))
-        .collect()
-}
-
-/// The failure for a (dimension, order) that [`dispatch!`] has no arm for.
-pub fn unsupported(dim: usize, order: usize) -> Fail {
-    if oxifmm::order::supported_orders(dim).is_empty() {
-        Fail::Usage(format!("dimension {dim} is not supported (2 or 3)"))
-    } else {
-        Fail::Usage(format!(
-            "order {order} is not supported in {dim}D (supported: {})",
-            oxifmm::order::SUPPORTED_ORDERS
-        ))
-    }
-}
-
-/// Calls `f::<P, D, T>(args)` for a run-time dimension, precision and order, through the
-/// library's [`oxifmm::with_order!`] (whose arms come from the one list of orders).
-macro_rules! dispatch {
-    ($dim:expr, $prec:expr, $order:expr, $f:ident, ($($arg:expr),*)) => {{
-        let (dim, order): (usize, usize) = ($dim, $order);
-        let r = match $prec {
-            oxifmm::Precision::F64 => oxifmm::with_order!(dim, order, |P, D| $f::<P, D, f64>($($arg),*)),
-            oxifmm::Precision::F32 => oxifmm::with_order!(dim, order, |P, D| $f::<P, D, f32>($($arg),*)),
-        };
-        r.unwrap_or_else(|| Err($crate::cli::unsupported(dim, order)))
-    }};
-    // One dimension only (`dispatch!(@3d prec, order, f, (args))`), for kernels that exist in that dimension.
-    (@3d $prec:expr, $order:expr, $f:ident, ($($arg:expr),*)) => {{
-        let order: usize = $order;
-        let r = match $prec {
-            oxifmm::Precision::F64 => oxifmm::with_order!(3, order, |P| $f::<P, 3, f64>($($arg),*)),
-            oxifmm::Precision::F32 => oxifmm::with_order!(3, order, |P| $f::<P, 3, f32>($($arg),*)),
-        };
-        r.unwrap_or_else(|| Err($crate::cli::unsupported(3, order)))
-    }};
-}
-pub(crate) use dispatch;

@@ -7,13 +7,11 @@ use clap::Args;
 #[cfg(feature = "hdf5")]
 use oxifmm::Error;
 use oxifmm::points::{Distribution, generate};
-use oxifmm::{
-    CacheMode, Expansion, Fmm, Kernel, Laplace, OperatorCache, OperatorSource, Real, SupportedOrder,
-};
+use oxifmm::{Accuracy, CacheMode, Coords, DynFmm, FmmConfig, OperatorCache, OperatorSource};
 #[cfg(feature = "hdf5")]
-use oxifmm::{CacheParams, OperatorParams};
+use oxifmm::{CacheParams, Kernel, Laplace, OperatorParams, Real};
 
-use crate::cli::{Fail, Ui, cache_mode, dispatch};
+use crate::cli::{Fail, Ui, cache_mode};
 use oxifmm::Precision;
 
 #[derive(Args, Debug)]
@@ -52,21 +50,22 @@ where
     oxifmm::operators::cache_params::<Laplace, D, T>(&Laplace, order, &prm)
 }
 
-/// Builds a small FMM at order P so that its operators are computed (or loaded) into the
-/// cache; returns the cache note, the cache file and the time taken.
-pub fn precompute<const P: usize, const D: usize, T: Real>(
+/// Computes (or finds) the cached Laplace 3D operators of `order` in `precision` by building
+/// an FMM over a small point set: `(what happened, the cache file, the time taken)`.
+pub fn precompute(
+    order: usize,
+    precision: Precision,
     mode: &CacheMode,
-) -> Result<(String, Option<PathBuf>, Duration), Fail>
-where
-    Laplace: Kernel<D>,
-    Expansion<P, D>: SupportedOrder,
-{
-    let pts = generate::<T, D>(Distribution::Uniform, 512, 1);
-    let fmm = Fmm::<Laplace, P, D, T>::builder()
-        .sources(&pts)
-        .max_points_per_leaf(64)
-        .cache(mode.clone())
-        .build()?;
+) -> Result<(String, Option<PathBuf>, Duration), Fail> {
+    let pts = generate::<f64, 3>(Distribution::Uniform, 512, 1);
+    let config = FmmConfig {
+        accuracy: Accuracy::Order(order),
+        precision: Some(precision),
+        leaf: 64,
+        cache: mode.clone(),
+        ..FmmConfig::default()
+    };
+    let fmm = DynFmm::build(&config, 3, Coords::F64(pts.as_flattened()), None)?;
     let r = fmm.build_report();
     // The library fell back to memory; for this command the cache file is the output.
     if let OperatorSource::Unusable { error, .. } = &r.cache {
@@ -105,7 +104,7 @@ pub fn cmd_operators(a: &OperatorsArgs, ui: &Ui) -> Result<(), Fail> {
         a.precision.name()
     ));
     let mode = CacheMode::Dir(dir.clone());
-    let (note, path, took) = dispatch!(3usize, a.precision, order, precompute, (&mode))?;
+    let (note, path, took) = precompute(order, a.precision, &mode)?;
     pb.finish_and_clear();
     let path = path.expect("3D Laplace operators are cached");
     ui.say(format!(

@@ -4,11 +4,10 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::Args;
-use oxifmm::io::{self, Problem, Results};
-use oxifmm::{Expansion, Fmm, Kernel, Laplace, Real, SupportedOrder, Value};
+use oxifmm::io::{self, Dtype, Problem, Results};
+use oxifmm::{Accuracy, AnyKernel, Complex, Coords, DynFmm, FmmConfig, Precision, Value, Values};
 
-use crate::cli::{Fail, KernelArg, Ui, cache_mode, dispatch, init_threads, to_points};
-use oxifmm::Precision;
+use crate::cli::{Fail, Ui, cache_mode, init_threads};
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
@@ -22,12 +21,16 @@ pub struct RunArgs {
     /// The kernel: `laplace` (2D and 3D), `yukawa:KAPPA` (3D, `exp(-KAPPA r) / (4 pi r)`),
     /// `helmholtz:K` or `helmholtz:RE,IM` (3D, `exp(i k r) / (4 pi r)`, Im k >= 0: complex
     /// potentials; real charges are taken with zero imaginary part).
-    #[arg(long, default_value = "laplace", value_parser = KernelArg::parse)]
-    pub kernel: KernelArg,
-    /// Expansion order: the accuracy knob (f64 p=6 gives ~2e-6 relative error, f32 p=4 ~3e-4;
-    /// the supported orders are listed at the end of `oxifmm --help`).
+    #[arg(long, default_value = "laplace", value_parser = parse_kernel)]
+    pub kernel: AnyKernel,
+    /// Expansion order (f64 p=6 gives ~2e-6 relative error, f32 p=4 ~3e-4; the supported
+    /// orders are listed at the end of `oxifmm --help`). Ignored with --eps.
     #[arg(long, default_value_t = 6)]
     pub order: usize,
+    /// The relative L2 error of the potential to meet instead of an order: the lowest order
+    /// whose measured error (uniform, sphere and clustered points) is at most EPS.
+    #[arg(long, conflicts_with = "order")]
+    pub eps: Option<f64>,
     /// Precision of the computation and of the written results (default: the input's).
     #[arg(long, value_enum)]
     pub precision: Option<Precision>,
@@ -52,94 +55,76 @@ pub struct RunArgs {
     pub out: PathBuf,
 }
 
-fn evaluate<const P: usize, const D: usize, T: Real>(
-    kernel: &(impl Kernel<D> + std::fmt::Debug),
-    p: &Problem,
-    a: &RunArgs,
-    ui: &Ui,
-) -> Result<Results, Fail>
-where
-    Expansion<P, D>: SupportedOrder,
-{
-    let sources = to_points::<T, D>(&p.sources);
-    let targets = p.targets.as_deref().map(to_points::<T, D>);
-    let q = charges::<D, T, _>(kernel, p)?;
-    ui.say(format!(
-        "oxifmm: {} {D}D, {} sources, {} targets, order {P}, {}, leaf {}, gradients {}, \
-         threads {}",
-        a.kernel,
-        p.n_sources(),
-        p.n_targets(),
-        T::PRECISION.name(),
-        a.leaf,
-        a.gradients,
-        rayon::current_num_threads()
-    ));
-    let pb = ui.spinner("building tree, lists, operators, task graph");
-    let mut b = Fmm::<_, P, D, T>::with_kernel(kernel.clone())
-        .sources(&sources)
-        .max_points_per_leaf(a.leaf)
-        .gradients(a.gradients)
-        .cache(cache_mode(&a.cache_dir, a.no_cache));
-    if let Some(t) = &targets {
-        b = b.targets(t);
-    }
-    let t0 = Instant::now();
-    let fmm = b.build()?;
-    let build = t0.elapsed();
-    pb.finish_and_clear();
-    ui.say(format!(
-        "\n-- build: {:.3} s\n{}",
-        build.as_secs_f64(),
-        fmm.build_report()
-    ));
-    let pb = ui.spinner("evaluating");
-    let out = fmm.evaluate(&q)?;
-    pb.finish_and_clear();
-    if let Some(r) = fmm.last_report() {
-        ui.say(format!("\n-- {r}"));
-    }
-    let reals = |v: &[T]| -> Vec<f64> { v.iter().map(|x| x.to_f64()).collect() };
-    Ok(Results {
-        dim: D,
-        dtype: oxifmm::io::Dtype::of_precision(T::PRECISION).with_complex(is_complex(&q)),
-        potentials: reals(Value::as_reals(&out.potentials)),
-        gradients: a
-            .gradients
-            .then(|| reals(Value::as_reals(out.gradients.as_flattened()))),
-    })
+/// clap's value parser for `--kernel` (the library's spelling; its message becomes a usage
+/// error).
+fn parse_kernel(s: &str) -> Result<AnyKernel, String> {
+    s.parse().map_err(|e: oxifmm::Error| e.to_string())
 }
 
-/// Whether values of `V` are complex.
-fn is_complex<V: Value>(_: &[V]) -> bool {
-    V::REALS == 2
-}
-
-/// The problem's charges as the kernel's values: real charges are widened to a complex kernel
-/// (zero imaginary part); complex charges for a real kernel are refused.
-fn charges<const D: usize, T: Real, K: Kernel<D>>(
-    _kernel: &K,
-    p: &Problem,
-) -> Result<Vec<K::Value<T>>, Fail> {
-    let complex_kernel = <K::Value<T> as Value>::REALS == 2;
-    if p.complex_charges && !complex_kernel {
+/// Builds and evaluates the FMM of the problem through the library's run-time entry point
+/// (one dispatch to the compiled kernel, order, dimension and precision).
+fn evaluate(p: &Problem, a: &RunArgs, precision: Precision, ui: &Ui) -> Result<Results, Fail> {
+    if p.complex_charges && !a.kernel.is_complex() {
         return Err(Fail::Input(
             "the charges are complex but the kernel is real: use a complex kernel \
              (--kernel helmholtz:K) or real charges"
                 .into(),
         ));
     }
-    let t = T::from_f64;
-    Ok(if p.complex_charges {
-        p.charges
-            .chunks_exact(2)
-            .map(|z| Value::from_parts(t(z[0]), t(z[1])))
-            .collect()
+    let config = FmmConfig {
+        kernel: a.kernel,
+        accuracy: match a.eps {
+            Some(eps) => Accuracy::Eps(eps),
+            None => Accuracy::Order(a.order),
+        },
+        precision: Some(precision),
+        leaf: a.leaf,
+        gradients: a.gradients,
+        threads: None,
+        cache: cache_mode(&a.cache_dir, a.no_cache),
+        m2l: oxifmm::M2l::Auto,
+    };
+    let pb = ui.spinner("building tree, lists, operators, task graph");
+    let t0 = Instant::now();
+    let sources = Coords::F64(&p.sources);
+    let targets = p.targets.as_deref().map(Coords::F64);
+    let fmm = DynFmm::build(&config, p.dim, sources, targets)?;
+    let build = t0.elapsed();
+    pb.finish_and_clear();
+    ui.say(format!(
+        "oxifmm: {} {}D, {} sources, {} targets, order {}, {}, leaf {}, gradients {}, \
+         threads {}",
+        a.kernel,
+        p.dim,
+        p.n_sources(),
+        p.n_targets(),
+        fmm.order(),
+        precision.name(),
+        a.leaf,
+        a.gradients,
+        rayon::current_num_threads()
+    ));
+    ui.say(format!(
+        "\n-- build: {:.3} s\n{}",
+        build.as_secs_f64(),
+        fmm.build_report()
+    ));
+    let charges = if p.complex_charges {
+        Values::C64(<Complex<f64> as Value>::from_reals(&p.charges))
     } else {
-        p.charges
-            .iter()
-            .map(|&x| Value::from_parts(t(x), T::ZERO))
-            .collect()
+        Values::F64(&p.charges)
+    };
+    let pb = ui.spinner("evaluating");
+    let out = fmm.evaluate(charges)?;
+    pb.finish_and_clear();
+    if let Some(r) = fmm.last_report() {
+        ui.say(format!("\n-- {r}"));
+    }
+    Ok(Results {
+        dim: p.dim,
+        dtype: Dtype::of_precision(precision).with_complex(a.kernel.is_complex()),
+        potentials: out.potentials.to_f64_reals(),
+        gradients: out.gradients.map(|g| g.to_f64_reals()),
     })
 }
 
@@ -152,32 +137,7 @@ pub fn cmd_run(a: &RunArgs, ui: &Ui) -> Result<(), Fail> {
     let problem = io::read_problem(&a.input, a.targets.as_deref())?;
     pb.finish_and_clear();
     let prec = a.precision.unwrap_or_else(|| problem.dtype.precision());
-    let results = match a.kernel {
-        KernelArg::Laplace => dispatch!(
-            problem.dim,
-            prec,
-            a.order,
-            evaluate,
-            (&Laplace, &problem, a, ui)
-        )?,
-        KernelArg::Yukawa(k) if problem.dim == 3 => {
-            dispatch!(@3d prec, a.order, evaluate, (&k, &problem, a, ui))?
-        }
-        KernelArg::Helmholtz(k) if problem.dim == 3 => {
-            dispatch!(@3d prec, a.order, evaluate, (&k, &problem, a, ui))?
-        }
-        KernelArg::Yukawa(_) | KernelArg::Helmholtz(_) => {
-            let name = if matches!(a.kernel, KernelArg::Yukawa(_)) {
-                "Yukawa"
-            } else {
-                "Helmholtz"
-            };
-            return Err(Fail::Usage(format!(
-                "the {name} kernel is 3D; the input is {}D (--kernel laplace works in 2D)",
-                problem.dim
-            )));
-        }
-    };
+    let results = evaluate(&problem, a, prec, ui)?;
     let pb = ui.spinner(format!("writing {}", a.out.display()));
     io::write_results(&a.out, &a.input, &problem, &results)?;
     pb.finish_and_clear();

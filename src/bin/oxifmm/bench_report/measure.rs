@@ -124,8 +124,8 @@ where
     Expansion<P, 3>: SupportedOrder,
 {
     let mode = CacheMode::Dir(dir.to_path_buf());
-    let (_, _, computed) = precompute::<P, 3, T>(&mode)?;
-    let (_, _, loaded) = precompute::<P, 3, T>(&mode)?;
+    let (_, _, computed) = precompute(P, T::PRECISION, &mode)?;
+    let (_, _, loaded) = precompute(P, T::PRECISION, &mode)?;
     Ok((computed.as_secs_f64(), loaded.as_secs_f64()))
 }
 

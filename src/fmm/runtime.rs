@@ -1,0 +1,687 @@
+//! The FMM configured at run time: kernel, dimension, precision and order (or an accuracy
+//! `eps`) are values, dispatched once to the const-generic [`Fmm`]. The command line and the
+//! Python package use it; Rust code that knows its configuration when it is compiled uses
+//! [`Fmm`] directly.
+
+use std::any::Any;
+use std::borrow::Cow;
+use std::path::PathBuf;
+
+use super::eps::order_for_eps;
+use super::{BuildReport, EvalReport, Fmm, FmmOutput};
+use crate::cache::CacheMode;
+use crate::error::{Error, Result};
+use crate::kernel::{Helmholtz, Kernel, Laplace, Yukawa};
+use crate::m2l::M2l;
+use crate::order::{Expansion, SUPPORTED_ORDERS, SupportedOrder};
+use crate::scalar::{Complex, Precision, Real, Value, same};
+
+/// A kernel chosen at run time: one of the kernels oxifmm ships.
+///
+/// Parsed from the command line's spelling: `laplace`, `yukawa:KAPPA`, `helmholtz:K` or
+/// `helmholtz:RE,IM`.
+///
+/// ```
+/// use oxifmm::AnyKernel;
+///
+/// assert_eq!("laplace".parse::<AnyKernel>()?, AnyKernel::Laplace);
+/// let k: AnyKernel = "helmholtz:5,0.5".parse()?;
+/// assert!(k.is_complex());
+/// assert_eq!(k.to_string(), "Helmholtz (k 5 + 0.5i)");
+/// assert!("yukawa".parse::<AnyKernel>().is_err());
+/// # Ok::<(), oxifmm::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum AnyKernel {
+    /// [`Laplace`], 2D and 3D.
+    Laplace,
+    /// [`Yukawa`] (modified Helmholtz), 3D.
+    Yukawa(Yukawa),
+    /// [`Helmholtz`], 3D, complex charges and potentials.
+    Helmholtz(Helmholtz),
+}
+
+impl AnyKernel {
+    /// The kernel's name: `"laplace"`, `"yukawa"` or `"helmholtz"` (as in the accuracy table).
+    pub fn name(&self) -> &'static str {
+        match self {
+            AnyKernel::Laplace => "laplace",
+            AnyKernel::Yukawa(_) => "yukawa",
+            AnyKernel::Helmholtz(_) => "helmholtz",
+        }
+    }
+
+    /// Whether its charges and potentials are complex.
+    pub fn is_complex(&self) -> bool {
+        matches!(self, AnyKernel::Helmholtz(_))
+    }
+
+    /// Whether it exists in `dim` dimensions.
+    pub fn supports_dim(&self, dim: usize) -> bool {
+        match self {
+            AnyKernel::Laplace => dim == 2 || dim == 3,
+            _ => dim == 3,
+        }
+    }
+}
+
+fn kernel_error(reason: impl Into<String>) -> Error {
+    Error::InvalidParameter {
+        name: "kernel",
+        reason: reason.into(),
+    }
+}
+
+fn number(s: &str, what: &str) -> Result<f64> {
+    s.trim()
+        .parse()
+        .map_err(|_| kernel_error(format!("{what} needs a number, got {s:?}")))
+}
+
+impl std::str::FromStr for AnyKernel {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        let (name, param) = match s.split_once(':') {
+            Some((n, p)) => (n, Some(p)),
+            None => (s, None),
+        };
+        match (name.to_ascii_lowercase().as_str(), param) {
+            ("laplace", None) => Ok(AnyKernel::Laplace),
+            ("yukawa", Some(p)) => Ok(AnyKernel::Yukawa(Yukawa::new(number(p, "yukawa:KAPPA")?)?)),
+            ("helmholtz", Some(p)) => Ok(AnyKernel::Helmholtz(match p.split_once(',') {
+                Some((re, im)) => Helmholtz::complex(Complex::new(
+                    number(re, "helmholtz:RE,IM")?,
+                    number(im, "helmholtz:RE,IM")?,
+                ))?,
+                None => Helmholtz::new(number(p, "helmholtz:K")?)?,
+            })),
+            ("yukawa", None) => Err(kernel_error(
+                "yukawa needs its screening constant: yukawa:KAPPA",
+            )),
+            ("helmholtz", None) => Err(kernel_error(
+                "helmholtz needs its wavenumber: helmholtz:K or helmholtz:RE,IM",
+            )),
+            ("laplace", Some(_)) => Err(kernel_error("laplace takes no parameter")),
+            _ => Err(kernel_error(format!(
+                "unknown kernel {name:?} (laplace, yukawa:KAPPA, helmholtz:K, helmholtz:RE,IM)"
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for AnyKernel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AnyKernel::Laplace => write!(f, "Laplace"),
+            AnyKernel::Yukawa(k) => write!(f, "Yukawa (kappa {})", k.kappa()),
+            AnyKernel::Helmholtz(h) => {
+                let k = h.wavenumber();
+                if k.im == 0.0 {
+                    write!(f, "Helmholtz (k {})", k.re)
+                } else {
+                    write!(f, "Helmholtz (k {} + {}i)", k.re, k.im)
+                }
+            }
+        }
+    }
+}
+
+/// How the expansion order is chosen.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Accuracy {
+    /// This expansion order.
+    Order(usize),
+    /// The lowest order whose measured relative L2 error of the potential is at most `eps`
+    /// for the kernel, dimension and precision (see [`order_for_eps`](crate::order_for_eps)).
+    Eps(f64),
+}
+
+/// Everything [`DynFmm::build`] needs besides the points.
+///
+/// ```
+/// use oxifmm::{Accuracy, AnyKernel, CacheMode, Coords, DynFmm, FmmConfig, Values};
+///
+/// let points: Vec<f64> = (0..3000).map(|i| ((i * 7919) % 1000) as f64 / 1000.0).collect();
+/// let config = FmmConfig {
+///     accuracy: Accuracy::Order(4),
+///     leaf: 64,
+///     cache: CacheMode::Off,
+///     ..FmmConfig::default()
+/// };
+/// let fmm = DynFmm::build(&config, 3, Coords::F64(&points), None)?;
+/// let charges: Vec<f64> = (0..1000).map(|i| (i % 5) as f64 - 2.0).collect();
+/// let out = fmm.evaluate(Values::F64(&charges))?;
+/// assert_eq!(out.potentials.len(), 1000);
+/// assert_eq!(fmm.order(), 4);
+/// # Ok::<(), oxifmm::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct FmmConfig {
+    /// The kernel (default [`AnyKernel::Laplace`]).
+    pub kernel: AnyKernel,
+    /// The order, or the accuracy to reach (default `Eps(1e-6)`).
+    pub accuracy: Accuracy,
+    /// The precision; `None` (the default) takes that of the sources.
+    pub precision: Option<Precision>,
+    /// Largest number of points in a leaf box (default 150).
+    pub leaf: usize,
+    /// Also compute gradients (default false).
+    pub gradients: bool,
+    /// Worker threads; `None` (the default) uses rayon's global pool.
+    pub threads: Option<usize>,
+    /// The operator cache (default [`CacheMode::Default`]).
+    pub cache: CacheMode,
+    /// The M2L backend (default [`M2l::Auto`]).
+    pub m2l: M2l,
+}
+
+impl Default for FmmConfig {
+    fn default() -> Self {
+        Self {
+            kernel: AnyKernel::Laplace,
+            accuracy: Accuracy::Eps(1e-6),
+            precision: None,
+            leaf: 150,
+            gradients: false,
+            threads: None,
+            cache: CacheMode::Default,
+            m2l: M2l::Auto,
+        }
+    }
+}
+
+impl FmmConfig {
+    /// The operator cache in `dir` (`None`: the default directory).
+    pub fn with_cache_dir(mut self, dir: Option<PathBuf>) -> Self {
+        self.cache = dir.map_or(CacheMode::Default, CacheMode::Dir);
+        self
+    }
+}
+
+/// Point coordinates, row-major: point `i` is `coords[i * dim..(i + 1) * dim]`.
+#[derive(Clone, Copy, Debug)]
+pub enum Coords<'a> {
+    /// Single precision.
+    F32(&'a [f32]),
+    /// Double precision.
+    F64(&'a [f64]),
+}
+
+impl Coords<'_> {
+    /// The precision of the coordinates.
+    pub fn precision(&self) -> Precision {
+        match self {
+            Coords::F32(_) => Precision::F32,
+            Coords::F64(_) => Precision::F64,
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Coords::F32(c) => c.len(),
+            Coords::F64(c) => c.len(),
+        }
+    }
+
+    /// As points of `[T; D]`: borrowed when the precision is `T`'s, else converted.
+    fn points<T: Real, const D: usize>(&self, what: &'static str) -> Result<Cow<'_, [[T; D]]>> {
+        if !self.len().is_multiple_of(D) {
+            return Err(Error::InvalidParameter {
+                name: what,
+                reason: format!(
+                    "{} coordinates do not make {D}D points (not a multiple of {D})",
+                    self.len()
+                ),
+            });
+        }
+        fn view<S: Real, T: Real, const D: usize>(c: &[S]) -> Cow<'_, [[T; D]]> {
+            if S::PRECISION == T::PRECISION {
+                Cow::Borrowed(same::<S, T>(c).as_chunks::<D>().0)
+            } else {
+                Cow::Owned(
+                    c.as_chunks::<D>()
+                        .0
+                        .iter()
+                        .map(|p| p.map(|x| T::from_f64(x.to_f64())))
+                        .collect(),
+                )
+            }
+        }
+        Ok(match self {
+            Coords::F32(c) => view::<f32, T, D>(c),
+            Coords::F64(c) => view::<f64, T, D>(c),
+        })
+    }
+}
+
+/// Charges given at run time: real or complex, single or double precision.
+#[derive(Clone, Copy, Debug)]
+pub enum Values<'a> {
+    /// Real, single precision.
+    F32(&'a [f32]),
+    /// Real, double precision.
+    F64(&'a [f64]),
+    /// Complex, single precision.
+    C32(&'a [Complex<f32>]),
+    /// Complex, double precision.
+    C64(&'a [Complex<f64>]),
+}
+
+impl Values<'_> {
+    /// Number of values.
+    pub fn len(&self) -> usize {
+        match self {
+            Values::F32(v) => v.len(),
+            Values::F64(v) => v.len(),
+            Values::C32(v) => v.len(),
+            Values::C64(v) => v.len(),
+        }
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether the values are complex.
+    pub fn is_complex(&self) -> bool {
+        matches!(self, Values::C32(_) | Values::C64(_))
+    }
+
+    /// As values of `V`: borrowed when the type is `V`, else converted (real values widen to
+    /// complex ones with a zero imaginary part; complex values for a real `V` are an error).
+    fn values<V: Value>(&self) -> Result<Cow<'_, [V]>> {
+        if self.is_complex() && V::REALS == 1 {
+            return Err(Error::InvalidParameter {
+                name: "charges",
+                reason: "the charges are complex but the kernel is real: give real charges \
+                         or use a complex kernel (Helmholtz)"
+                    .into(),
+            });
+        }
+        fn view<S: Value, V: Value>(v: &[S]) -> Cow<'_, [V]> {
+            if S::REALS == V::REALS && S::Real::PRECISION == V::Real::PRECISION {
+                Cow::Borrowed(V::from_reals(same::<S::Real, V::Real>(S::as_reals(v))))
+            } else {
+                Cow::Owned(v.iter().map(|x| x.cast::<V>()).collect())
+            }
+        }
+        Ok(match self {
+            Values::F32(v) => view::<f32, V>(v),
+            Values::F64(v) => view::<f64, V>(v),
+            Values::C32(v) => view::<Complex<f32>, V>(v),
+            Values::C64(v) => view::<Complex<f64>, V>(v),
+        })
+    }
+}
+
+/// Owned results of a run-time configured FMM, in the type of the computation.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ValueVec {
+    /// Real, single precision.
+    F32(Vec<f32>),
+    /// Real, double precision.
+    F64(Vec<f64>),
+    /// Complex, single precision.
+    C32(Vec<Complex<f32>>),
+    /// Complex, double precision.
+    C64(Vec<Complex<f64>>),
+}
+
+impl ValueVec {
+    fn of<V: Value>(v: Vec<V>) -> Self {
+        let any: Box<dyn Any> = Box::new(v);
+        let any = match any.downcast::<Vec<f32>>() {
+            Ok(v) => return ValueVec::F32(*v),
+            Err(a) => a,
+        };
+        let any = match any.downcast::<Vec<f64>>() {
+            Ok(v) => return ValueVec::F64(*v),
+            Err(a) => a,
+        };
+        let any = match any.downcast::<Vec<Complex<f32>>>() {
+            Ok(v) => return ValueVec::C32(*v),
+            Err(a) => a,
+        };
+        match any.downcast::<Vec<Complex<f64>>>() {
+            Ok(v) => ValueVec::C64(*v),
+            Err(_) => unreachable!("Value is sealed: f32, f64, Complex<f32>, Complex<f64>"),
+        }
+    }
+
+    /// Number of values.
+    pub fn len(&self) -> usize {
+        match self {
+            ValueVec::F32(v) => v.len(),
+            ValueVec::F64(v) => v.len(),
+            ValueVec::C32(v) => v.len(),
+            ValueVec::C64(v) => v.len(),
+        }
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The values as reals in f64 (a complex value as its two parts).
+    pub fn to_f64_reals(&self) -> Vec<f64> {
+        fn wide<V: Value>(v: &[V]) -> Vec<f64> {
+            V::as_reals(v).iter().map(|x| x.to_f64()).collect()
+        }
+        match self {
+            ValueVec::F32(v) => wide(v),
+            ValueVec::F64(v) => wide(v),
+            ValueVec::C32(v) => wide(v),
+            ValueVec::C64(v) => wide(v),
+        }
+    }
+}
+
+/// Potentials (and gradients) of a [`DynFmm`] evaluation, in the caller's target order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DynOutput {
+    /// One value per target.
+    pub potentials: ValueVec,
+    /// `D` values per target (`[dphi/dx_0, .., dphi/dx_{D-1}]`), when gradients were asked.
+    pub gradients: Option<ValueVec>,
+}
+
+/// What [`DynFmm`] needs of a built [`Fmm`], whatever its type.
+trait Erased: Send + Sync + std::fmt::Debug {
+    fn evaluate(&self, charges: Values<'_>) -> Result<DynOutput>;
+    fn build_report(&self) -> &BuildReport;
+    fn last_report(&self) -> Option<EvalReport>;
+    fn n_sources(&self) -> usize;
+    fn n_targets(&self) -> usize;
+}
+
+impl<K, const P: usize, const D: usize, T: Real> Erased for Fmm<K, P, D, T>
+where
+    K: Kernel<D> + std::fmt::Debug,
+    Expansion<P, D>: SupportedOrder,
+{
+    fn evaluate(&self, charges: Values<'_>) -> Result<DynOutput> {
+        let q = charges.values::<K::Value<T>>()?;
+        let FmmOutput {
+            potentials,
+            gradients,
+        } = Fmm::evaluate(self, &q)?;
+        Ok(DynOutput {
+            potentials: ValueVec::of(potentials),
+            gradients: self
+                .computes_gradients()
+                .then(|| ValueVec::of(gradients.into_flattened())),
+        })
+    }
+    fn build_report(&self) -> &BuildReport {
+        Fmm::build_report(self)
+    }
+    fn last_report(&self) -> Option<EvalReport> {
+        Fmm::last_report(self)
+    }
+    fn n_sources(&self) -> usize {
+        Fmm::n_sources(self)
+    }
+    fn n_targets(&self) -> usize {
+        Fmm::n_targets(self)
+    }
+}
+
+/// An FMM whose kernel, dimension, precision and order were chosen at run time: built once,
+/// evaluated any number of times (also from several threads at once).
+#[derive(Debug)]
+pub struct DynFmm {
+    inner: Box<dyn Erased>,
+    kernel: AnyKernel,
+    dim: usize,
+    order: usize,
+    precision: Precision,
+    gradients: bool,
+}
+
+/// Builds the typed FMM of one (kernel, order, dimension, precision).
+fn build_typed<K, const P: usize, const D: usize, T: Real>(
+    kernel: K,
+    config: &FmmConfig,
+    sources: &Coords<'_>,
+    targets: Option<&Coords<'_>>,
+) -> Result<Box<dyn Erased>>
+where
+    K: Kernel<D> + std::fmt::Debug,
+    Expansion<P, D>: SupportedOrder,
+{
+    let src = sources.points::<T, D>("sources")?;
+    let tgt = targets.map(|t| t.points::<T, D>("targets")).transpose()?;
+    let mut b = Fmm::<K, P, D, T>::with_kernel(kernel)
+        .sources(&src)
+        .max_points_per_leaf(config.leaf)
+        .gradients(config.gradients)
+        .cache(config.cache.clone())
+        .m2l(config.m2l);
+    if let Some(t) = &tgt {
+        b = b.targets(t);
+    }
+    if let Some(n) = config.threads {
+        b = b.threads(n);
+    }
+    Ok(Box::new(b.build()?))
+}
+
+impl DynFmm {
+    /// Builds the FMM for `sources` (and `targets`, else the sources) in `dim` dimensions.
+    ///
+    /// The precision is `config.precision`, else that of `sources` (targets in the other
+    /// precision are converted). With [`Accuracy::Eps`] the order comes from the measured
+    /// table ([`order_for_eps`](crate::order_for_eps)).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidParameter`] for a dimension the kernel does not exist in, an
+    /// unsupported order, an `eps` the table cannot meet, or coordinates that are not a
+    /// multiple of `dim`; then everything [`FmmBuilder::build`](crate::FmmBuilder::build)
+    /// reports (empty or non-finite points, a bad leaf size, ...).
+    pub fn build(
+        config: &FmmConfig,
+        dim: usize,
+        sources: Coords<'_>,
+        targets: Option<Coords<'_>>,
+    ) -> Result<DynFmm> {
+        let kernel = config.kernel;
+        check_dim(&kernel, dim)?;
+        let precision = config.precision.unwrap_or(sources.precision());
+        let order = match config.accuracy {
+            Accuracy::Order(p) => p,
+            Accuracy::Eps(eps) => order_for_eps(&kernel, dim, precision, eps)?,
+        };
+        let (s, t) = (&sources, targets.as_ref());
+        macro_rules! typed {
+            ($k:expr, $t:ty) => {
+                match (&$k, dim) {
+                    (AnyKernel::Laplace, _) => with_order!(dim, order, |P, D| {
+                        build_typed::<Laplace, P, D, $t>(Laplace, config, s, t)
+                    }),
+                    (AnyKernel::Yukawa(k), 3) => with_order!(3, order, |P| {
+                        build_typed::<Yukawa, P, 3, $t>(*k, config, s, t)
+                    }),
+                    (AnyKernel::Helmholtz(k), 3) => with_order!(3, order, |P| {
+                        build_typed::<Helmholtz, P, 3, $t>(*k, config, s, t)
+                    }),
+                    _ => unreachable!("checked by supports_dim"),
+                }
+            };
+        }
+        let built = match precision {
+            Precision::F64 => typed!(kernel, f64),
+            Precision::F32 => typed!(kernel, f32),
+        };
+        let inner = built.ok_or_else(|| Error::InvalidParameter {
+            name: "order",
+            reason: format!(
+                "order {order} is not supported in {dim}D (supported: {SUPPORTED_ORDERS})"
+            ),
+        })??;
+        Ok(DynFmm {
+            inner,
+            kernel,
+            dim,
+            order,
+            precision,
+            gradients: config.gradients,
+        })
+    }
+
+    /// Potentials (and gradients, if configured) at the targets, in the caller's order.
+    /// Charges of another precision are converted; real charges for a complex kernel are
+    /// taken with zero imaginary part.
+    ///
+    /// # Errors
+    ///
+    /// As [`Fmm::evaluate`]; also complex charges for a real kernel.
+    pub fn evaluate(&self, charges: Values<'_>) -> Result<DynOutput> {
+        self.inner.evaluate(charges)
+    }
+
+    /// The build's report (times, sizes, the cache outcome, warnings).
+    pub fn build_report(&self) -> &BuildReport {
+        self.inner.build_report()
+    }
+
+    /// The report of the latest evaluation, if any.
+    pub fn last_report(&self) -> Option<EvalReport> {
+        self.inner.last_report()
+    }
+
+    /// The kernel.
+    pub fn kernel(&self) -> AnyKernel {
+        self.kernel
+    }
+
+    /// The dimension.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// The expansion order (given, or chosen for `eps`).
+    pub fn order(&self) -> usize {
+        self.order
+    }
+
+    /// The precision of the computation and of the results.
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    /// Whether gradients are computed.
+    pub fn computes_gradients(&self) -> bool {
+        self.gradients
+    }
+
+    /// Number of sources.
+    pub fn n_sources(&self) -> usize {
+        self.inner.n_sources()
+    }
+
+    /// Number of targets.
+    pub fn n_targets(&self) -> usize {
+        self.inner.n_targets()
+    }
+}
+
+/// The direct sum ([`direct`](crate::direct())) for a kernel, dimension and precision chosen
+/// at run time: the precision is that of `sources` (targets and charges are converted to it).
+///
+/// ```
+/// use oxifmm::{AnyKernel, Coords, Values, ValueVec, direct_any};
+///
+/// let s = [0.0, 0.0, 0.0, 1.0, 0.0, 0.0];
+/// let t = [0.0, 0.0, 2.0];
+/// let out = direct_any(&AnyKernel::Laplace, 3, Coords::F64(&s), Values::F64(&[1.0, 2.0]),
+///                      Coords::F64(&t), true)?;
+/// let ValueVec::F64(phi) = out.potentials else { unreachable!() };
+/// let expected = (1.0 / 2.0 + 2.0 / 5.0f64.sqrt()) / (4.0 * std::f64::consts::PI);
+/// assert!((phi[0] - expected).abs() < 1e-15);
+/// assert_eq!(out.gradients.map(|g| g.len()), Some(3));
+/// # Ok::<(), oxifmm::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// As [`direct`](crate::direct()); also a dimension the kernel does not exist in, coordinates
+/// that are not a multiple of `dim`, and complex charges for a real kernel.
+pub fn direct_any(
+    kernel: &AnyKernel,
+    dim: usize,
+    sources: Coords<'_>,
+    charges: Values<'_>,
+    targets: Coords<'_>,
+    gradients: bool,
+) -> Result<DynOutput> {
+    check_dim(kernel, dim)?;
+    fn run<K: Kernel<D>, const D: usize, T: Real>(
+        kernel: &K,
+        sources: &Coords<'_>,
+        charges: &Values<'_>,
+        targets: &Coords<'_>,
+        gradients: bool,
+    ) -> Result<DynOutput> {
+        let src = sources.points::<T, D>("sources")?;
+        let tgt = targets.points::<T, D>("targets")?;
+        let q = charges.values::<K::Value<T>>()?;
+        let out = crate::kernel::direct(kernel, &src, &q, &tgt, gradients)?;
+        if !gradients {
+            return Ok(DynOutput {
+                potentials: ValueVec::of(out),
+                gradients: None,
+            });
+        }
+        let (mut pot, mut grad) = (
+            Vec::with_capacity(tgt.len()),
+            Vec::with_capacity(D * tgt.len()),
+        );
+        for row in out.chunks_exact(1 + D) {
+            pot.push(row[0]);
+            grad.extend_from_slice(&row[1..]);
+        }
+        Ok(DynOutput {
+            potentials: ValueVec::of(pot),
+            gradients: Some(ValueVec::of(grad)),
+        })
+    }
+    let (s, q, t) = (&sources, &charges, &targets);
+    macro_rules! typed {
+        ($t:ty) => {
+            match (kernel, dim) {
+                (AnyKernel::Laplace, 2) => run::<Laplace, 2, $t>(&Laplace, s, q, t, gradients),
+                (AnyKernel::Laplace, _) => run::<Laplace, 3, $t>(&Laplace, s, q, t, gradients),
+                (AnyKernel::Yukawa(k), _) => run::<Yukawa, 3, $t>(k, s, q, t, gradients),
+                (AnyKernel::Helmholtz(k), _) => run::<Helmholtz, 3, $t>(k, s, q, t, gradients),
+            }
+        };
+    }
+    match sources.precision() {
+        Precision::F64 => typed!(f64),
+        Precision::F32 => typed!(f32),
+    }
+}
+
+/// [`Error::InvalidParameter`] (`dim`) unless `kernel` exists in `dim` dimensions.
+fn check_dim(kernel: &AnyKernel, dim: usize) -> Result<()> {
+    if kernel.supports_dim(dim) {
+        return Ok(());
+    }
+    Err(Error::InvalidParameter {
+        name: "dim",
+        reason: if dim == 2 || dim == 3 {
+            let name = match kernel {
+                AnyKernel::Laplace => "Laplace",
+                AnyKernel::Yukawa(_) => "Yukawa",
+                AnyKernel::Helmholtz(_) => "Helmholtz",
+            };
+            format!("the {name} kernel is 3D; the points are {dim}D (Laplace works in 2D)")
+        } else {
+            format!("points must be 2D or 3D, got {dim}D")
+        },
+    })
+}
