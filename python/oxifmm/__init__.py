@@ -147,6 +147,17 @@ def _charges(q, n: int, kernel, dtype) -> np.ndarray:
         raise ValueError(f"charges: {e}") from None
 
 
+def _positive_int(x, name: str) -> int:
+    """``x`` as an int >= 1, or a ValueError that names ``name``."""
+    try:
+        ok = not isinstance(x, bool) and int(x) == x and x >= 1
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(f"{name} must be a positive integer, got {x!r}")
+    return int(x)
+
+
 class Result:
     """Potentials (and gradients) at the targets, in the caller's target order.
 
@@ -229,17 +240,14 @@ class Fmm:
         if eps is not None and order is not None:
             raise ValueError("give eps or order, not both")
         if order is not None:
-            if isinstance(order, bool) or int(order) != order or order < 1:
-                raise ValueError(f"order must be a positive integer, got {order!r}")
-            order = int(order)
+            order = _positive_int(order, "order")
         elif eps is None:
             eps = DEFAULT_EPS[src.dtype.name]
         if eps is not None:
             eps = float(eps)
-        if isinstance(leaf, bool) or int(leaf) != leaf or leaf < 1:
-            raise ValueError(f"leaf must be a positive integer, got {leaf!r}")
-        if threads is not None and (isinstance(threads, bool) or int(threads) != threads or threads < 1):
-            raise ValueError(f"threads must be a positive integer, got {threads!r}")
+        leaf = _positive_int(leaf, "leaf")
+        if threads is not None:
+            threads = _positive_int(threads, "threads")
         if cache_dir is not None:
             cache_dir = os.fspath(cache_dir)
             if os.path.exists(cache_dir) and not os.path.isdir(cache_dir):
@@ -253,9 +261,9 @@ class Fmm:
             self.kernel.spec,
             eps,
             order,
-            int(leaf),
+            leaf,
             bool(gradients),
-            None if threads is None else int(threads),
+            threads,
             cache_dir,
         )
 
