@@ -63,8 +63,9 @@ pub mod tree;
 pub use cache::{CacheMode, CacheOutcome, CacheParams, OperatorCache};
 pub use error::{Error, Result};
 pub use fmm::{
-    Accuracy, AnyKernel, BuildReport, Coords, DynFmm, DynOutput, EvalReport, Fmm, FmmBuilder,
-    FmmConfig, FmmOutput, ValueVec, Values, direct_any, order_for_eps,
+    Accuracy, AnyKernel, BuildReport, Coords, DynFmm, DynOutput, EpsPlan, EvalReport, Fmm,
+    FmmBuilder, FmmConfig, FmmOutput, TOLERANCE_STEPS, ValueVec, Values, direct_any,
+    measured_error, order_for_eps, plan_for_eps,
 };
 pub use geometry::{Domain, MortonKey};
 pub use kernel::{

@@ -193,36 +193,3 @@ fn order_for_eps_follows_the_table() {
     assert!(e.to_string().contains("use f64"), "{e}");
     assert!(order_for_eps(&AnyKernel::Laplace, 3, Precision::F64, f64::NAN).is_err());
 }
-
-/// The delivered error meets eps on the three point sets (the table's promise), Laplace f64.
-#[test]
-fn eps_is_met_on_uniform_sphere_and_clustered_points() {
-    for eps in [1e-3, 1e-5, 1e-7] {
-        for dist in [
-            Distribution::Uniform,
-            Distribution::Sphere,
-            Distribution::Clusters,
-        ] {
-            let pts = generate::<f64, 3>(dist, 5000, 11);
-            let q = values::<f64>(5000, 12);
-            let c = FmmConfig {
-                accuracy: Accuracy::Eps(eps),
-                cache: CacheMode::Dir(std::env::temp_dir().join("oxifmm-test-runtime-cache")),
-                ..FmmConfig::default()
-            };
-            let fmm = DynFmm::build(&c, 3, Coords::F64(pts.as_flattened()), None).unwrap();
-            let got = fmm
-                .evaluate(Values::F64(&q))
-                .unwrap()
-                .potentials
-                .to_f64_reals();
-            let exact = oxifmm::direct(&Laplace, &pts, &q, &pts, false).unwrap();
-            let e = rel_l2(&got, &exact);
-            assert!(
-                e <= eps,
-                "eps {eps:e} {dist:?}: order {} gives {e:e}",
-                fmm.order()
-            );
-        }
-    }
-}

@@ -192,8 +192,10 @@ class Fmm:
     kernel : "laplace" or Laplace() / Yukawa(kappa) / Helmholtz(k)
         The kernel. Yukawa and Helmholtz are 3D.
     eps : float, optional
-        Relative L2 error of the potential to meet: the lowest expansion order whose measured
-        error is at most ``eps`` is chosen (see :func:`order_for_eps`). Default
+        Relative L2 error of the potential to meet: the cheapest measured expansion order and
+        M2L tolerance whose error on uniform, sphere and clustered points lies in
+        ``[eps / 10, eps]`` is chosen (see :func:`order_for_eps`; ``report`` names the
+        tolerance and the table's errors). Default
         ``DEFAULT_EPS`` of the precision (1e-6 in float64, 1e-4 in float32).
     order : int, optional
         The expansion order instead of ``eps`` (see :func:`supported_orders`).

@@ -241,12 +241,17 @@ impl PyFmm {
         self.fmm.n_targets()
     }
 
-    /// Timings (seconds), sizes (bytes), the order and the cache outcome, as a dict.
+    /// Timings (seconds), sizes (bytes), the order (with `eps`: also the M2L tolerance and the
+    /// table's smallest and largest error for them) and the cache outcome, as a dict.
     fn report<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);
         let b = self.fmm.build_report();
         d.set_item("kernel", self.fmm.kernel().to_string())?;
         d.set_item("order", self.fmm.order())?;
+        if let Some(plan) = self.fmm.eps_plan() {
+            d.set_item("m2l_tolerance", plan.params.m2l_tolerance)?;
+            d.set_item("table_error", (plan.min_error, plan.max_error))?;
+        }
         d.set_item("dim", self.fmm.dim())?;
         d.set_item("precision", self.precision())?;
         d.set_item("m2l", format!("{:?}", b.m2l))?;

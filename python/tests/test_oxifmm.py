@@ -163,6 +163,8 @@ def test_eps_is_met(dist, eps, cache):
     q = charges(4000)
     fmm = oxifmm.Fmm(x, eps=eps, cache_dir=cache)
     assert fmm.order == oxifmm.order_for_eps(eps)
+    lo, hi = fmm.report["table_error"]
+    assert eps / 10 <= lo <= hi <= eps and fmm.report["m2l_tolerance"] > 0
     err = rel(fmm.evaluate(q).potential, numpy_direct(oxifmm.Laplace(), x, q, x)[0])
     assert err <= eps, (dist, eps, fmm.order, err)
 

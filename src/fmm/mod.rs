@@ -7,7 +7,7 @@ mod report;
 mod runtime;
 
 pub use builder::FmmBuilder;
-pub use eps::order_for_eps;
+pub use eps::{EpsPlan, TOLERANCE_STEPS, measured_error, order_for_eps, plan_for_eps};
 pub use report::{BuildReport, EvalReport};
 pub use runtime::{
     Accuracy, AnyKernel, Coords, DynFmm, DynOutput, FmmConfig, ValueVec, Values, direct_any,

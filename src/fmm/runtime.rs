@@ -7,12 +7,13 @@ use std::any::Any;
 use std::borrow::Cow;
 use std::path::PathBuf;
 
-use super::eps::order_for_eps;
+use super::eps::{EpsPlan, plan_for_eps};
 use super::{BuildReport, EvalReport, Fmm, FmmOutput};
 use crate::cache::CacheMode;
 use crate::error::{Error, Result};
 use crate::kernel::{Helmholtz, Kernel, Laplace, Yukawa};
 use crate::m2l::M2l;
+use crate::operators::OperatorParams;
 use crate::order::{Expansion, SUPPORTED_ORDERS, SupportedOrder};
 use crate::scalar::{Complex, Precision, Real, Value, same};
 
@@ -132,8 +133,9 @@ impl std::fmt::Display for AnyKernel {
 pub enum Accuracy {
     /// This expansion order.
     Order(usize),
-    /// The lowest order whose measured relative L2 error of the potential is at most `eps`
-    /// for the kernel, dimension and precision (see [`order_for_eps`](crate::order_for_eps)).
+    /// The cheapest measured plan (order and M2L tolerance) whose relative L2 error of the
+    /// potential is at most `eps`, and within a factor of ten of it where the table allows,
+    /// for the kernel, dimension and precision (see [`plan_for_eps`](crate::plan_for_eps)).
     Eps(f64),
 }
 
@@ -174,6 +176,9 @@ pub struct FmmConfig {
     pub cache: CacheMode,
     /// The M2L backend (default [`M2l::Auto`]).
     pub m2l: M2l,
+    /// Surface radii and tolerances; `None` (the default): those of the plan chosen for
+    /// `eps`, or [`OperatorParams::defaults`] for a given order.
+    pub operator_params: Option<OperatorParams>,
 }
 
 impl Default for FmmConfig {
@@ -187,6 +192,7 @@ impl Default for FmmConfig {
             threads: None,
             cache: CacheMode::Default,
             m2l: M2l::Auto,
+            operator_params: None,
         }
     }
 }
@@ -439,12 +445,14 @@ pub struct DynFmm {
     order: usize,
     precision: Precision,
     gradients: bool,
+    plan: Option<EpsPlan>,
 }
 
 /// Builds the typed FMM of one (kernel, order, dimension, precision).
 fn build_typed<K, const P: usize, const D: usize, T: Real>(
     kernel: K,
     config: &FmmConfig,
+    params: Option<OperatorParams>,
     sources: &Coords<'_>,
     targets: Option<&Coords<'_>>,
 ) -> Result<Box<dyn Erased>>
@@ -466,6 +474,9 @@ where
     if let Some(n) = config.threads {
         b = b.threads(n);
     }
+    if let Some(p) = params {
+        b = b.operator_params(p);
+    }
     Ok(Box::new(b.build()?))
 }
 
@@ -474,7 +485,8 @@ impl DynFmm {
     ///
     /// The precision is `config.precision`, else that of `sources` (targets in the other
     /// precision are converted). With [`Accuracy::Eps`] the order comes from the measured
-    /// table ([`order_for_eps`](crate::order_for_eps)).
+    /// table ([`plan_for_eps`](crate::plan_for_eps)), and so does the M2L tolerance unless
+    /// `config.operator_params` is given.
     ///
     /// # Errors
     ///
@@ -491,22 +503,28 @@ impl DynFmm {
         let kernel = config.kernel;
         check_dim(&kernel, dim)?;
         let precision = config.precision.unwrap_or(sources.precision());
-        let order = match config.accuracy {
-            Accuracy::Order(p) => p,
-            Accuracy::Eps(eps) => order_for_eps(&kernel, dim, precision, eps)?,
+        let plan = match config.accuracy {
+            Accuracy::Order(_) => None,
+            Accuracy::Eps(eps) => Some(plan_for_eps(&kernel, dim, precision, eps)?),
         };
+        let order = match (config.accuracy, plan) {
+            (_, Some(plan)) => plan.order,
+            (Accuracy::Order(p), None) => p,
+            (Accuracy::Eps(_), None) => unreachable!("a plan for every eps"),
+        };
+        let params = config.operator_params.or(plan.map(|p| p.params));
         let (s, t) = (&sources, targets.as_ref());
         macro_rules! typed {
             ($k:expr, $t:ty) => {
                 match (&$k, dim) {
                     (AnyKernel::Laplace, _) => with_order!(dim, order, |P, D| {
-                        build_typed::<Laplace, P, D, $t>(Laplace, config, s, t)
+                        build_typed::<Laplace, P, D, $t>(Laplace, config, params, s, t)
                     }),
                     (AnyKernel::Yukawa(k), 3) => with_order!(3, order, |P| {
-                        build_typed::<Yukawa, P, 3, $t>(*k, config, s, t)
+                        build_typed::<Yukawa, P, 3, $t>(*k, config, params, s, t)
                     }),
                     (AnyKernel::Helmholtz(k), 3) => with_order!(3, order, |P| {
-                        build_typed::<Helmholtz, P, 3, $t>(*k, config, s, t)
+                        build_typed::<Helmholtz, P, 3, $t>(*k, config, params, s, t)
                     }),
                     _ => unreachable!("checked by supports_dim"),
                 }
@@ -529,6 +547,7 @@ impl DynFmm {
             order,
             precision,
             gradients: config.gradients,
+            plan,
         })
     }
 
@@ -566,6 +585,12 @@ impl DynFmm {
     /// The expansion order (given, or chosen for `eps`).
     pub fn order(&self) -> usize {
         self.order
+    }
+
+    /// The plan chosen for [`Accuracy::Eps`] (order, operator parameters and the errors the
+    /// table measured for them); `None` for a given order.
+    pub fn eps_plan(&self) -> Option<&EpsPlan> {
+        self.plan.as_ref()
     }
 
     /// The precision of the computation and of the results.

@@ -27,8 +27,9 @@ pub struct RunArgs {
     /// orders are listed at the end of `oxifmm --help`). Ignored with --eps.
     #[arg(long, default_value_t = 6)]
     pub order: usize,
-    /// The relative L2 error of the potential to meet instead of an order: the lowest order
-    /// whose measured error (uniform, sphere and clustered points) is at most EPS.
+    /// The relative L2 error of the potential to meet instead of an order: the cheapest
+    /// measured order and M2L tolerance whose error on uniform, sphere and clustered points
+    /// lies in [EPS/10, EPS] (at most EPS where no plan is that close).
     #[arg(long, conflicts_with = "order")]
     pub eps: Option<f64>,
     /// Precision of the computation and of the written results (default: the input's).
@@ -83,6 +84,7 @@ fn evaluate(p: &Problem, a: &RunArgs, precision: Precision, ui: &Ui) -> Result<R
         threads: None,
         cache: cache_mode(&a.cache_dir, a.no_cache),
         m2l: oxifmm::M2l::Auto,
+        operator_params: None,
     };
     let pb = ui.spinner("building tree, lists, operators, task graph");
     let t0 = Instant::now();
@@ -104,6 +106,17 @@ fn evaluate(p: &Problem, a: &RunArgs, precision: Precision, ui: &Ui) -> Result<R
         a.gradients,
         rayon::current_num_threads()
     ));
+    if let Some(plan) = fmm.eps_plan() {
+        ui.say(format!(
+            "eps {:e}: order {}, M2L tolerance {:.1e} (measured errors {:.1e} .. {:.1e} on \
+             uniform, sphere and clustered points)",
+            a.eps.unwrap_or_default(),
+            plan.order,
+            plan.params.m2l_tolerance,
+            plan.min_error,
+            plan.max_error
+        ));
+    }
     ui.say(format!(
         "\n-- build: {:.3} s\n{}",
         build.as_secs_f64(),
