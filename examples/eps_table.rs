@@ -124,14 +124,10 @@ fn main() -> Result<(), oxifmm::Error> {
             path: std::env::temp_dir(),
             source: e,
         })?;
-        let roundoff = match precision {
-            Precision::F32 => f32::EPSILON as f64,
-            Precision::F64 => f64::EPSILON,
-        };
         let mut best = f64::INFINITY;
         let mut stalled = 0;
         for order in 2..=max_order {
-            let defaults = OperatorParams::defaults(order, roundoff);
+            let defaults = OperatorParams::defaults(order, precision.epsilon());
             let mut base_worst = f64::INFINITY;
             let fft = M2l::Auto.resolve(dim, order, precision, kernel.is_complex()) == M2l::Fft;
             let steps = if fft {

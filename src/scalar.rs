@@ -29,6 +29,14 @@ impl Precision {
             Precision::F64 => "f64",
         }
     }
+
+    /// The machine epsilon of the precision (`f32::EPSILON` or `f64::EPSILON`, as f64).
+    pub fn epsilon(self) -> f64 {
+        match self {
+            Precision::F32 => f32::EPSILON as f64,
+            Precision::F64 => f64::EPSILON,
+        }
+    }
 }
 
 /// A floating-point scalar: implemented for `f32` and `f64` only (sealed).

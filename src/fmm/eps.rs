@@ -31,14 +31,6 @@ include!("eps_table.rs");
 /// delivered error can be kept within a factor of ten of `eps`.
 pub const TOLERANCE_STEPS: [f64; 3] = [1.0, 3.0, 10.0];
 
-/// The unit roundoff of a precision (that of [`Real::EPSILON`](crate::Real)).
-fn unit_roundoff(precision: Precision) -> f64 {
-    match precision {
-        Precision::F32 => f32::EPSILON as f64,
-        Precision::F64 => f64::EPSILON,
-    }
-}
-
 /// What [`plan_for_eps`] chose: an order and the operator parameters to build with, and the
 /// errors the table measured for them.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -114,7 +106,7 @@ pub fn plan_for_eps(
             order: r.order,
             params: OperatorParams {
                 m2l_tolerance: r.m2l_tolerance,
-                ..OperatorParams::defaults(r.order, unit_roundoff(precision))
+                ..OperatorParams::defaults(r.order, precision.epsilon())
             },
             min_error: r.min_error,
             max_error: r.max_error,

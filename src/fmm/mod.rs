@@ -1,7 +1,9 @@
 //! The FMM: [`Fmm`], built once by its [`builder`](Fmm::builder) for a set of sources and
 //! targets, then [`evaluate`](Fmm::evaluate)d for any number of charge vectors.
 
+mod any_kernel;
 mod builder;
+mod dyn_values;
 mod eps;
 mod report;
 mod runtime;

@@ -3,10 +3,10 @@
 //! Python package use it; Rust code that knows its configuration when it is compiled uses
 //! [`Fmm`] directly.
 
-use std::any::Any;
-use std::borrow::Cow;
 use std::path::PathBuf;
 
+pub use super::any_kernel::AnyKernel;
+pub use super::dyn_values::{Coords, DynOutput, ValueVec, Values};
 use super::eps::{EpsPlan, plan_for_eps};
 use super::{BuildReport, EvalReport, Fmm, FmmOutput};
 use crate::cache::CacheMode;
@@ -15,118 +15,7 @@ use crate::kernel::{Helmholtz, Kernel, Laplace, Yukawa};
 use crate::m2l::M2l;
 use crate::operators::OperatorParams;
 use crate::order::{Expansion, SUPPORTED_ORDERS, SupportedOrder};
-use crate::scalar::{Complex, Precision, Real, Value, same};
-
-/// A kernel chosen at run time: one of the kernels oxifmm ships.
-///
-/// Parsed from the command line's spelling: `laplace`, `yukawa:KAPPA`, `helmholtz:K` or
-/// `helmholtz:RE,IM`.
-///
-/// ```
-/// use oxifmm::AnyKernel;
-///
-/// assert_eq!("laplace".parse::<AnyKernel>()?, AnyKernel::Laplace);
-/// let k: AnyKernel = "helmholtz:5,0.5".parse()?;
-/// assert!(k.is_complex());
-/// assert_eq!(k.to_string(), "Helmholtz (k 5 + 0.5i)");
-/// assert!("yukawa".parse::<AnyKernel>().is_err());
-/// # Ok::<(), oxifmm::Error>(())
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum AnyKernel {
-    /// [`Laplace`], 2D and 3D.
-    Laplace,
-    /// [`Yukawa`] (modified Helmholtz), 3D.
-    Yukawa(Yukawa),
-    /// [`Helmholtz`], 3D, complex charges and potentials.
-    Helmholtz(Helmholtz),
-}
-
-impl AnyKernel {
-    /// The kernel's name: `"laplace"`, `"yukawa"` or `"helmholtz"` (as in the accuracy table).
-    pub fn name(&self) -> &'static str {
-        match self {
-            AnyKernel::Laplace => "laplace",
-            AnyKernel::Yukawa(_) => "yukawa",
-            AnyKernel::Helmholtz(_) => "helmholtz",
-        }
-    }
-
-    /// Whether its charges and potentials are complex.
-    pub fn is_complex(&self) -> bool {
-        matches!(self, AnyKernel::Helmholtz(_))
-    }
-
-    /// Whether it exists in `dim` dimensions.
-    pub fn supports_dim(&self, dim: usize) -> bool {
-        match self {
-            AnyKernel::Laplace => dim == 2 || dim == 3,
-            _ => dim == 3,
-        }
-    }
-}
-
-fn kernel_error(reason: impl Into<String>) -> Error {
-    Error::InvalidParameter {
-        name: "kernel",
-        reason: reason.into(),
-    }
-}
-
-fn number(s: &str, what: &str) -> Result<f64> {
-    s.trim()
-        .parse()
-        .map_err(|_| kernel_error(format!("{what} needs a number, got {s:?}")))
-}
-
-impl std::str::FromStr for AnyKernel {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self> {
-        let (name, param) = match s.split_once(':') {
-            Some((n, p)) => (n, Some(p)),
-            None => (s, None),
-        };
-        match (name.to_ascii_lowercase().as_str(), param) {
-            ("laplace", None) => Ok(AnyKernel::Laplace),
-            ("yukawa", Some(p)) => Ok(AnyKernel::Yukawa(Yukawa::new(number(p, "yukawa:KAPPA")?)?)),
-            ("helmholtz", Some(p)) => Ok(AnyKernel::Helmholtz(match p.split_once(',') {
-                Some((re, im)) => Helmholtz::complex(Complex::new(
-                    number(re, "helmholtz:RE,IM")?,
-                    number(im, "helmholtz:RE,IM")?,
-                ))?,
-                None => Helmholtz::new(number(p, "helmholtz:K")?)?,
-            })),
-            ("yukawa", None) => Err(kernel_error(
-                "yukawa needs its screening constant: yukawa:KAPPA",
-            )),
-            ("helmholtz", None) => Err(kernel_error(
-                "helmholtz needs its wavenumber: helmholtz:K or helmholtz:RE,IM",
-            )),
-            ("laplace", Some(_)) => Err(kernel_error("laplace takes no parameter")),
-            _ => Err(kernel_error(format!(
-                "unknown kernel {name:?} (laplace, yukawa:KAPPA, helmholtz:K, helmholtz:RE,IM)"
-            ))),
-        }
-    }
-}
-
-impl std::fmt::Display for AnyKernel {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            AnyKernel::Laplace => write!(f, "Laplace"),
-            AnyKernel::Yukawa(k) => write!(f, "Yukawa (kappa {})", k.kappa()),
-            AnyKernel::Helmholtz(h) => {
-                let k = h.wavenumber();
-                if k.im == 0.0 {
-                    write!(f, "Helmholtz (k {})", k.re)
-                } else {
-                    write!(f, "Helmholtz (k {} + {}i)", k.re, k.im)
-                }
-            }
-        }
-    }
-}
+use crate::scalar::{Precision, Real};
 
 /// How the expansion order is chosen.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -203,195 +92,6 @@ impl FmmConfig {
         self.cache = dir.map_or(CacheMode::Default, CacheMode::Dir);
         self
     }
-}
-
-/// Point coordinates, row-major: point `i` is `coords[i * dim..(i + 1) * dim]`.
-#[derive(Clone, Copy, Debug)]
-pub enum Coords<'a> {
-    /// Single precision.
-    F32(&'a [f32]),
-    /// Double precision.
-    F64(&'a [f64]),
-}
-
-impl Coords<'_> {
-    /// The precision of the coordinates.
-    pub fn precision(&self) -> Precision {
-        match self {
-            Coords::F32(_) => Precision::F32,
-            Coords::F64(_) => Precision::F64,
-        }
-    }
-
-    fn len(&self) -> usize {
-        match self {
-            Coords::F32(c) => c.len(),
-            Coords::F64(c) => c.len(),
-        }
-    }
-
-    /// As points of `[T; D]`: borrowed when the precision is `T`'s, else converted.
-    fn points<T: Real, const D: usize>(&self, what: &'static str) -> Result<Cow<'_, [[T; D]]>> {
-        if !self.len().is_multiple_of(D) {
-            return Err(Error::InvalidParameter {
-                name: what,
-                reason: format!(
-                    "{} coordinates do not make {D}D points (not a multiple of {D})",
-                    self.len()
-                ),
-            });
-        }
-        fn view<S: Real, T: Real, const D: usize>(c: &[S]) -> Cow<'_, [[T; D]]> {
-            if S::PRECISION == T::PRECISION {
-                Cow::Borrowed(same::<S, T>(c).as_chunks::<D>().0)
-            } else {
-                Cow::Owned(
-                    c.as_chunks::<D>()
-                        .0
-                        .iter()
-                        .map(|p| p.map(|x| T::from_f64(x.to_f64())))
-                        .collect(),
-                )
-            }
-        }
-        Ok(match self {
-            Coords::F32(c) => view::<f32, T, D>(c),
-            Coords::F64(c) => view::<f64, T, D>(c),
-        })
-    }
-}
-
-/// Charges given at run time: real or complex, single or double precision.
-#[derive(Clone, Copy, Debug)]
-pub enum Values<'a> {
-    /// Real, single precision.
-    F32(&'a [f32]),
-    /// Real, double precision.
-    F64(&'a [f64]),
-    /// Complex, single precision.
-    C32(&'a [Complex<f32>]),
-    /// Complex, double precision.
-    C64(&'a [Complex<f64>]),
-}
-
-impl Values<'_> {
-    /// Number of values.
-    pub fn len(&self) -> usize {
-        match self {
-            Values::F32(v) => v.len(),
-            Values::F64(v) => v.len(),
-            Values::C32(v) => v.len(),
-            Values::C64(v) => v.len(),
-        }
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Whether the values are complex.
-    pub fn is_complex(&self) -> bool {
-        matches!(self, Values::C32(_) | Values::C64(_))
-    }
-
-    /// As values of `V`: borrowed when the type is `V`, else converted (real values widen to
-    /// complex ones with a zero imaginary part; complex values for a real `V` are an error).
-    fn values<V: Value>(&self) -> Result<Cow<'_, [V]>> {
-        if self.is_complex() && V::REALS == 1 {
-            return Err(Error::InvalidParameter {
-                name: "charges",
-                reason: "the charges are complex but the kernel is real: give real charges \
-                         or use a complex kernel (Helmholtz)"
-                    .into(),
-            });
-        }
-        fn view<S: Value, V: Value>(v: &[S]) -> Cow<'_, [V]> {
-            if S::REALS == V::REALS && S::Real::PRECISION == V::Real::PRECISION {
-                Cow::Borrowed(V::from_reals(same::<S::Real, V::Real>(S::as_reals(v))))
-            } else {
-                Cow::Owned(v.iter().map(|x| x.cast::<V>()).collect())
-            }
-        }
-        Ok(match self {
-            Values::F32(v) => view::<f32, V>(v),
-            Values::F64(v) => view::<f64, V>(v),
-            Values::C32(v) => view::<Complex<f32>, V>(v),
-            Values::C64(v) => view::<Complex<f64>, V>(v),
-        })
-    }
-}
-
-/// Owned results of a run-time configured FMM, in the type of the computation.
-#[derive(Clone, Debug, PartialEq)]
-pub enum ValueVec {
-    /// Real, single precision.
-    F32(Vec<f32>),
-    /// Real, double precision.
-    F64(Vec<f64>),
-    /// Complex, single precision.
-    C32(Vec<Complex<f32>>),
-    /// Complex, double precision.
-    C64(Vec<Complex<f64>>),
-}
-
-impl ValueVec {
-    fn of<V: Value>(v: Vec<V>) -> Self {
-        let any: Box<dyn Any> = Box::new(v);
-        let any = match any.downcast::<Vec<f32>>() {
-            Ok(v) => return ValueVec::F32(*v),
-            Err(a) => a,
-        };
-        let any = match any.downcast::<Vec<f64>>() {
-            Ok(v) => return ValueVec::F64(*v),
-            Err(a) => a,
-        };
-        let any = match any.downcast::<Vec<Complex<f32>>>() {
-            Ok(v) => return ValueVec::C32(*v),
-            Err(a) => a,
-        };
-        match any.downcast::<Vec<Complex<f64>>>() {
-            Ok(v) => ValueVec::C64(*v),
-            Err(_) => unreachable!("Value is sealed: f32, f64, Complex<f32>, Complex<f64>"),
-        }
-    }
-
-    /// Number of values.
-    pub fn len(&self) -> usize {
-        match self {
-            ValueVec::F32(v) => v.len(),
-            ValueVec::F64(v) => v.len(),
-            ValueVec::C32(v) => v.len(),
-            ValueVec::C64(v) => v.len(),
-        }
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The values as reals in f64 (a complex value as its two parts).
-    pub fn to_f64_reals(&self) -> Vec<f64> {
-        fn wide<V: Value>(v: &[V]) -> Vec<f64> {
-            V::as_reals(v).iter().map(|x| x.to_f64()).collect()
-        }
-        match self {
-            ValueVec::F32(v) => wide(v),
-            ValueVec::F64(v) => wide(v),
-            ValueVec::C32(v) => wide(v),
-            ValueVec::C64(v) => wide(v),
-        }
-    }
-}
-
-/// Potentials (and gradients) of a [`DynFmm`] evaluation, in the caller's target order.
-#[derive(Clone, Debug, PartialEq)]
-pub struct DynOutput {
-    /// One value per target.
-    pub potentials: ValueVec,
-    /// `D` values per target (`[dphi/dx_0, .., dphi/dx_{D-1}]`), when gradients were asked.
-    pub gradients: Option<ValueVec>,
 }
 
 /// What [`DynFmm`] needs of a built [`Fmm`], whatever its type.
@@ -503,14 +203,12 @@ impl DynFmm {
         let kernel = config.kernel;
         check_dim(&kernel, dim)?;
         let precision = config.precision.unwrap_or(sources.precision());
-        let plan = match config.accuracy {
-            Accuracy::Order(_) => None,
-            Accuracy::Eps(eps) => Some(plan_for_eps(&kernel, dim, precision, eps)?),
-        };
-        let order = match (config.accuracy, plan) {
-            (_, Some(plan)) => plan.order,
-            (Accuracy::Order(p), None) => p,
-            (Accuracy::Eps(_), None) => unreachable!("a plan for every eps"),
+        let (order, plan) = match config.accuracy {
+            Accuracy::Order(p) => (p, None),
+            Accuracy::Eps(eps) => {
+                let plan = plan_for_eps(&kernel, dim, precision, eps)?;
+                (plan.order, Some(plan))
+            }
         };
         let params = config.operator_params.or(plan.map(|p| p.params));
         let (s, t) = (&sources, targets.as_ref());
