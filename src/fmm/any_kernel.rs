@@ -22,11 +22,11 @@ use crate::scalar::Complex;
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum AnyKernel {
-    /// [`Laplace`], 2D and 3D.
+    /// [`Laplace`](crate::Laplace), 2D and 3D.
     Laplace,
-    /// [`Yukawa`] (modified Helmholtz), 3D.
+    /// [`Yukawa`](crate::Yukawa) (modified Helmholtz), 3D.
     Yukawa(Yukawa),
-    /// [`Helmholtz`], 3D, complex charges and potentials.
+    /// [`Helmholtz`](crate::Helmholtz), 3D, complex charges and potentials.
     Helmholtz(Helmholtz),
 }
 

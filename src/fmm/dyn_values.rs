@@ -190,7 +190,7 @@ impl ValueVec {
     }
 }
 
-/// Potentials (and gradients) of a [`DynFmm`] evaluation, in the caller's target order.
+/// Potentials (and gradients) of a [`DynFmm`](super::DynFmm) evaluation, in the caller's target order.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DynOutput {
     /// One value per target.
